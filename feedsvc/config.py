@@ -1,0 +1,115 @@
+"""Settings: defaults <- a TOML file (FEEDSVC_CONFIG) <- FEEDSVC_* environment <- overrides.
+
+The defaults below are the same values `config/default.toml` documents; a test keeps the
+two in step. Nothing is read at import time: call `Settings.load()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "FEEDSVC_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/feedsvc.db"
+    base_url: str = ""
+    site_title: str = "新聞網"
+    site_description: str = "新聞網的最新報導"
+    site_url: str = "https://news.example.com"
+    article_url: str = "https://news.example.com/articles/{slug}"
+    id_authority: str = "news.example.com,2026"
+    language: str = "zh-Hant"
+    timezone: str = "Asia/Shanghai"
+    feed_items: int = 50
+    render_interval_seconds: int = 5
+    sweep_interval_seconds: int = 300
+    lease_seconds: int = 30
+    max_request_bytes: int = 1_048_576
+    load_demo_on_empty: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_file = env.get(ENV_PREFIX + "CONFIG")
+        if config_file:
+            values.update(_read_toml(Path(config_file)))
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f.name, raw, f.type)
+        values.update(overrides or {})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"timezone: unknown zone {self.timezone!r}") from exc
+        for name in ("feed_items", "render_interval_seconds", "sweep_interval_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
+        if self.lease_seconds <= self.render_interval_seconds:
+            raise ConfigError("lease_seconds: must be longer than render_interval_seconds")
+        if "{slug}" not in self.article_url:
+            raise ConfigError("article_url: must contain {slug}")
+
+    @property
+    def public_base(self) -> str:
+        return self.base_url.rstrip("/") or "http://127.0.0.1:8000"
+
+    def serving_at(self, host: str, port: int) -> Settings:
+        """These settings for a server on host:port: an unset base_url follows the address."""
+        if self.base_url:
+            return self
+        return dataclasses.replace(self, base_url=f"http://{host}:{port}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+def _coerce(name: str, raw: str, type_name: object) -> Any:
+    # Field types are strings under `from __future__ import annotations`.
+    if type_name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+    if type_name == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}"
+            ) from exc
+    return raw

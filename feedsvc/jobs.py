@@ -1,0 +1,119 @@
+"""The scheduler: plain functions for each job, wired to APScheduler 3 in one place.
+
+Every process that runs a scheduler competes for one lease; only its holder publishes and
+renders, so two schedulers never render the same feed at once. The others wait as
+standbys and take over when the lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedsvc import publishing, regenerate, store
+from feedsvc.config import Settings
+from feedsvc.db import transaction
+
+log = logging.getLogger(__name__)
+LEASE = "scheduler"
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Renderer:
+    """The scheduler's work, callable directly (tests, `feedsvc serve` start-up) or by jobs."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock = utcnow,
+        holder: str | None = None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.clock = clock
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def lead(self) -> bool:
+        """Take or renew leadership; False while another scheduler holds it."""
+        ttl = timedelta(seconds=self.settings.lease_seconds)
+        try:
+            with transaction(self.factory) as session:
+                token = store.acquire_lease(session, LEASE, self.holder, self.clock(), ttl)
+        except (IntegrityError, OperationalError):
+            # Another scheduler created or held the lease row at the same moment.
+            return False
+        return token is not None
+
+    def tick(self) -> regenerate.Report | None:
+        """Publish what is due, then render every dirty feed. None when not the leader."""
+        if not self.lead():
+            return None
+        with transaction(self.factory) as session:
+            published = publishing.publish_due(session, self.clock())
+        report = regenerate.render_dirty(self.factory, self.settings, self.clock)
+        if published or report.rendered or report.failed:
+            log.info(
+                "published %d, rendered %d, failed %d",
+                published,
+                len(report.rendered),
+                len(report.failed),
+            )
+        return report
+
+    def sweep(self) -> regenerate.Report | None:
+        """Re-render every feed: repairs anything a missed mark left stale."""
+        if not self.lead():
+            return None
+        report = regenerate.sweep(self.factory, self.settings, self.clock)
+        log.info(
+            "sweep: %d changed, %d unchanged, %d failed, %d removed",
+            len(report.rendered),
+            len(report.unchanged),
+            len(report.failed),
+            len(report.removed),
+        )
+        return report
+
+    def resign(self) -> None:
+        with transaction(self.factory) as session:
+            store.release_lease(session, LEASE, self.holder, self.clock())
+
+
+def build_scheduler(renderer: Renderer, *, blocking: bool) -> BaseScheduler:
+    scheduler: BaseScheduler = (
+        BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
+    )
+    settings = renderer.settings
+    # One instance of each job at a time; a late run is merged, never queued up.
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    scheduler.add_job(
+        renderer.tick,
+        "interval",
+        seconds=settings.render_interval_seconds,
+        id="render-dirty",
+        next_run_time=utcnow(),
+        **common,
+    )
+    scheduler.add_job(
+        renderer.sweep,
+        "interval",
+        seconds=settings.sweep_interval_seconds,
+        id="sweep",
+        **common,
+    )
+    return scheduler

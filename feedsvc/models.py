@@ -1,0 +1,199 @@
+"""SQLAlchemy 2.0 typed models: articles, tags, sections, rendered feeds, tokens, leases.
+
+Every datetime column is `UtcDateTime`: aware datetimes in, stored as UTC, aware UTC out,
+whatever the database (SQLite hands back naive values even for timezone=True).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("draft", "scheduled", "published", "retracted")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+article_tags = Table(
+    "article_tags",
+    Base.metadata,
+    Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_article_tags_tag_id", "tag_id"),
+)
+
+article_sections = Table(
+    "article_sections",
+    Base.metadata,
+    Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("section_id", ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_article_sections_section_id", "section_id"),
+)
+
+# A section's routing rule: an article with any of these tags belongs to the section.
+section_rule_tags = Table(
+    "section_rule_tags",
+    Base.metadata,
+    Column("section_id", ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Section(Base):
+    __tablename__ = "sections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    rule_tags: Mapped[list[Tag]] = relationship(
+        secondary=section_rule_tags, order_by=Tag.name, lazy="selectin"
+    )
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'scheduled', 'published', 'retracted')", name="status"
+        ),
+        Index("ix_articles_status_published_at", "status", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Minted once at creation and never derived from slug or title: it is the Atom id and
+    # the RSS guid, so changing it would duplicate the item in every reader.
+    uid: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(200))
+    original_source: Mapped[str | None] = mapped_column(String(200))
+    link: Mapped[str | None] = mapped_column(String(2000))
+    language: Mapped[str] = mapped_column(String(35))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Changes only when what a reader sees of the item changes, not on routing edits.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=article_tags, order_by=Tag.name, lazy="selectin"
+    )
+    sections: Mapped[list[Section]] = relationship(
+        secondary=article_sections, order_by=Section.name, lazy="selectin"
+    )
+
+
+class FeedState(Base):
+    """One row per feed: whether it needs rendering, and when an edit last touched it."""
+
+    __tablename__ = "feed_states"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dirty: Mapped[bool] = mapped_column(default=True)
+    # Bumped by every mark; a render clears `dirty` only if nobody marked it meanwhile.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Why the last render failed, if it did; cleared by the next success.
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RenderedFeed(Base):
+    """The bytes readers get for one feed in one format, replaced in one write."""
+
+    __tablename__ = "rendered_feeds"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_gzip: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(80))
+    last_modified: Mapped[datetime] = mapped_column(UtcDateTime)
+    item_count: Mapped[int] = mapped_column(Integer)
+    rendered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    render_ms: Mapped[float] = mapped_column()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("role IN ('editor', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the token: tokens are 256-bit random, so a slow KDF would add nothing.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Lease(Base):
+    """A named lease: only its holder may do the leased work until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    # Increases on every change of holder, so stale work can be recognised (fencing).
+    token: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,221 @@
+"""Use cases for articles: create, edit, delete, publish what is due.
+
+Each use case cleans its input, changes rows and marks dirty every feed the change touches,
+all in the caller's transaction: an edit and its dirty marks commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from feedsvc import queries, store, text
+from feedsvc.config import Settings
+from feedsvc.errors import Conflict, Invalid, NotFound
+from feedsvc.models import STATUSES, Article, Section
+from feedsvc.routing import HIDDEN, Placement, affected, feeds_of
+from feedsvc.taxonomy import tags_by_names
+from feedsvc.types import FeedKey, ItemData
+
+PLAIN_FIELDS = ("title", "author", "source", "original_source")
+# Fields a reader sees; changing one of them moves the item's `updated`.
+CONTENT_FIELDS = ("title", "summary", "content_html", "author", "source", "link", "language")
+EDITABLE = (
+    *CONTENT_FIELDS,
+    "original_source",
+    "slug",
+    "status",
+    "published_at",
+    "tags",
+    "sections",
+)
+
+
+def mint_uid(settings: Settings) -> str:
+    return f"tag:{settings.id_authority}:article/{uuid.uuid4().hex}"
+
+
+def get_article(session: Session, article_id: int) -> Article:
+    article = session.get(Article, article_id)
+    if article is None:
+        raise NotFound(f"no article with id {article_id}")
+    return article
+
+
+def create_article(
+    session: Session, fields: Mapping[str, Any], now: datetime, settings: Settings
+) -> Article:
+    if not fields.get("title"):
+        raise Invalid.field("title", "is required")
+    article = Article(
+        uid=mint_uid(settings),
+        slug="",
+        title="",
+        summary="",
+        content_html="",
+        language=settings.language,
+        status="draft",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(article)
+    _apply(session, article, {"status": "draft", **fields}, now, settings, HIDDEN, None)
+    return article
+
+
+def update_article(
+    session: Session,
+    article_id: int,
+    fields: Mapping[str, Any],
+    now: datetime,
+    settings: Settings,
+) -> Article:
+    article = get_article(session, article_id)
+    before = queries.placement(article)
+    item_before = queries.to_item(article, settings)
+    _apply(session, article, fields, now, settings, before, item_before)
+    return article
+
+
+def delete_article(session: Session, article_id: int, now: datetime) -> None:
+    article = get_article(session, article_id)
+    before = queries.placement(article)
+    store.mark_dirty(session, affected(before, HIDDEN, queries.section_rules(session)), now)
+    session.delete(article)
+    session.flush()
+
+
+def publish_due(session: Session, now: datetime) -> int:
+    """Publish scheduled articles whose time has come; returns how many."""
+    due = session.scalars(
+        select(Article).where(Article.status == "scheduled", Article.published_at <= now)
+    ).all()
+    rules = queries.section_rules(session)
+    for article in due:
+        before = queries.placement(article)
+        article.status = "published"
+        store.mark_dirty(session, affected(before, queries.placement(article), rules), now)
+    session.flush()
+    return len(due)
+
+
+def feeds_of_article(session: Session, article: Article) -> list[FeedKey]:
+    return sorted(feeds_of(queries.placement(article), queries.section_rules(session)))
+
+
+def _apply(
+    session: Session,
+    article: Article,
+    fields: Mapping[str, Any],
+    now: datetime,
+    settings: Settings,
+    before: Placement,
+    item_before: ItemData | None,
+) -> None:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise Invalid.field(name, "is not a field of an article")
+    values = dict(fields)
+    for name in PLAIN_FIELDS:
+        if values.get(name) is not None:
+            values[name] = text.clean_text(values[name])
+    if "title" in values and not values["title"]:
+        raise Invalid.field("title", "must not be empty")
+    if values.get("summary") is not None:
+        values["summary"] = text.clean_multiline(values["summary"])
+    if values.get("content_html") is not None:
+        values["content_html"] = text.sanitize_html(values["content_html"])
+    for name in ("author", "source", "original_source", "link"):
+        if name in values and not values[name]:
+            values[name] = None
+    for name in ("summary", "content_html"):
+        if name in values and values[name] is None:
+            values[name] = ""
+    if values.get("language") is None and "language" in values:
+        values["language"] = settings.language
+
+    content_changed = any(
+        name in values and values[name] != getattr(article, name) for name in CONTENT_FIELDS
+    )
+    for name in (*CONTENT_FIELDS, "original_source"):
+        if name in values:
+            setattr(article, name, values[name])
+    _apply_slug(session, article, values.get("slug"), settings)
+    _apply_status(article, values, now)
+    if "tags" in values:
+        article.tags = tags_by_names(session, values["tags"] or [], now)
+    if "sections" in values:
+        article.sections = _sections_by_ref(session, values["sections"] or [])
+    if content_changed and item_before is not None:
+        article.updated_at = now
+    session.flush()
+
+    after = queries.placement(article)
+    if before == after and item_before == queries.to_item(article, settings):
+        return  # nothing a reader sees changed: leave every feed's bytes alone
+    store.mark_dirty(session, affected(before, after, queries.section_rules(session)), now)
+
+
+def _apply_slug(session: Session, article: Article, slug: str | None, settings: Settings) -> None:
+    if slug is not None:
+        if not text.is_valid_slug(slug):
+            raise Invalid.field(
+                "slug", "must be lowercase ASCII letters and digits joined by single hyphens"
+            )
+        if slug == article.slug:
+            return
+        if _slug_taken(session, slug, article):
+            raise Conflict(f"slug {slug!r} is taken by another article")
+        article.slug = slug
+    elif not article.slug:
+        article.slug = text.unique_slug(
+            text.slugify(article.title), lambda s: _slug_taken(session, s, article), "article"
+        )
+
+
+def _slug_taken(session: Session, slug: str, article: Article) -> bool:
+    owner = session.scalar(select(Article.id).where(Article.slug == slug))
+    return owner is not None and owner != article.id
+
+
+def _apply_status(article: Article, values: Mapping[str, Any], now: datetime) -> None:
+    status = values.get("status", article.status)
+    if status not in STATUSES:
+        raise Invalid.field("status", f"must be one of {', '.join(STATUSES)}")
+    if "published_at" in values:
+        when = values["published_at"]
+        if when is not None and when.tzinfo is None:
+            raise Invalid.field("published_at", "needs a time zone offset, e.g. +08:00")
+        article.published_at = when
+    if status == "scheduled" and article.published_at is None:
+        raise Invalid.field("published_at", "is required to schedule an article")
+    if status == "published" and article.published_at is None:
+        article.published_at = now
+    # Never publish early, never keep a due article waiting.
+    if status == "published" and article.published_at is not None and article.published_at > now:
+        status = "scheduled"
+    if status == "scheduled" and article.published_at is not None and article.published_at <= now:
+        status = "published"
+    article.status = status
+
+
+def _sections_by_ref(session: Session, refs: Sequence[str]) -> list[Section]:
+    found: list[Section] = []
+    for ref in dict.fromkeys(refs):
+        section = session.scalar(
+            select(Section).where((Section.slug == ref) | (Section.name == ref))
+        )
+        if section is None:
+            raise Invalid.field("sections", f"unknown section {ref!r}")
+        found.append(section)
+    return found
+
+
+def count_articles(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Article)) or 0

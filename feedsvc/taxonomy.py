@@ -1,0 +1,201 @@
+"""Use cases for tags and sections, the two ways an article is routed into feeds.
+
+Like publishing.py: clean input, change rows, mark the feeds the change touches, all in
+the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedsvc import queries, store, text
+from feedsvc.errors import Conflict, Invalid, NotFound
+from feedsvc.models import Article, Section, Tag, article_tags
+from feedsvc.routing import feeds_of
+from feedsvc.types import FeedKey
+
+MAX_NAME = 100
+
+
+def clean_name(raw: str, field: str = "name") -> str:
+    name = text.clean_text(raw)
+    if not name:
+        raise Invalid.field(field, "must not be empty")
+    if len(name) > MAX_NAME:
+        raise Invalid.field(field, f"must be at most {MAX_NAME} characters")
+    return name
+
+
+def get_tag(session: Session, ref: str) -> Tag:
+    tag = session.scalar(select(Tag).where((Tag.slug == ref) | (Tag.name == ref)))
+    if tag is None:
+        raise NotFound(f"no tag {ref!r}")
+    return tag
+
+
+def get_section(session: Session, ref: str) -> Section:
+    section = session.scalar(select(Section).where((Section.slug == ref) | (Section.name == ref)))
+    if section is None:
+        raise NotFound(f"no section {ref!r}")
+    return section
+
+
+def tags_by_names(session: Session, names: Iterable[str], now: datetime) -> list[Tag]:
+    """The tags with these display names, creating the missing ones."""
+    found: list[Tag] = []
+    for name in dict.fromkeys(clean_name(n, "tags") for n in names):
+        tag = session.scalar(select(Tag).where(Tag.name == name))
+        found.append(tag or _new_tag(session, name, None, now))
+    return found
+
+
+def create_tag(session: Session, name: str, slug: str | None, now: datetime) -> Tag:
+    name = clean_name(name)
+    if session.scalar(select(Tag.id).where(Tag.name == name)) is not None:
+        raise Conflict(f"a tag named {name!r} exists")
+    tag = _new_tag(session, name, slug, now)
+    store.mark_dirty(session, [FeedKey.tag(tag.slug)], now)
+    return tag
+
+
+def _new_tag(session: Session, name: str, slug: str | None, now: datetime) -> Tag:
+    if slug is not None:
+        _check_slug(slug)
+        if session.scalar(select(Tag.id).where(Tag.slug == slug)) is not None:
+            raise Conflict(f"slug {slug!r} is taken by another tag")
+    else:
+        slug = text.unique_slug(
+            text.slugify(name),
+            lambda s: session.scalar(select(Tag.id).where(Tag.slug == s)) is not None,
+            "tag",
+        )
+    tag = Tag(name=name, slug=slug, created_at=now)
+    session.add(tag)
+    session.flush()
+    return tag
+
+
+def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Tag:
+    tag = get_tag(session, ref)
+    old_key = FeedKey.tag(tag.slug)
+    if fields.get("name") is not None:
+        name = clean_name(fields["name"])
+        other = session.scalar(select(Tag.id).where(Tag.name == name))
+        if other is not None and other != tag.id:
+            raise Conflict(f"a tag named {name!r} exists")
+        tag.name = name
+    if fields.get("slug") is not None and fields["slug"] != tag.slug:
+        _check_slug(fields["slug"])
+        if session.scalar(select(Tag.id).where(Tag.slug == fields["slug"])) is not None:
+            raise Conflict(f"slug {fields['slug']!r} is taken by another tag")
+        tag.slug = fields["slug"]
+    session.flush()
+    # Every item carrying the tag shows its label, so every feed holding one changes.
+    touched = _feeds_of_articles(session, _articles_tagged(session, tag.id))
+    if old_key.slug != tag.slug:
+        store.forget(session, [old_key])
+    store.mark_dirty(session, touched | {FeedKey.tag(tag.slug)}, now)
+    return tag
+
+
+def delete_tag(session: Session, ref: str, now: datetime) -> None:
+    tag = get_tag(session, ref)
+    articles = _articles_tagged(session, tag.id)
+    touched = _feeds_of_articles(session, articles)
+    touched |= {FeedKey.section(s.slug) for s in _sections_ruled_by(session, tag)}
+    session.delete(tag)
+    session.flush()
+    for article in articles:
+        session.refresh(article)
+    touched |= _feeds_of_articles(session, articles)
+    store.forget(session, [FeedKey.tag(tag.slug)])
+    store.mark_dirty(session, touched - {FeedKey.tag(tag.slug)}, now)
+
+
+def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -> Section:
+    name = clean_name(fields.get("name") or "")
+    if session.scalar(select(Section.id).where(Section.name == name)) is not None:
+        raise Conflict(f"a section named {name!r} exists")
+    slug = fields.get("slug")
+    if slug is not None:
+        _check_slug(slug)
+        if session.scalar(select(Section.id).where(Section.slug == slug)) is not None:
+            raise Conflict(f"slug {slug!r} is taken by another section")
+    else:
+        slug = text.unique_slug(
+            text.slugify(name),
+            lambda s: session.scalar(select(Section.id).where(Section.slug == s)) is not None,
+            "section",
+        )
+    section = Section(name=name, slug=slug, description=_description(fields))
+    section.rule_tags = tags_by_names(session, fields.get("rule_any_tags") or [], now)
+    session.add(section)
+    session.flush()
+    store.mark_dirty(session, [FeedKey.section(section.slug)], now)
+    return section
+
+
+def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Section:
+    section = get_section(session, ref)
+    old_key = FeedKey.section(section.slug)
+    if fields.get("name") is not None:
+        name = clean_name(fields["name"])
+        other = session.scalar(select(Section.id).where(Section.name == name))
+        if other is not None and other != section.id:
+            raise Conflict(f"a section named {name!r} exists")
+        section.name = name
+    if fields.get("slug") is not None and fields["slug"] != section.slug:
+        _check_slug(fields["slug"])
+        if session.scalar(select(Section.id).where(Section.slug == fields["slug"])):
+            raise Conflict(f"slug {fields['slug']!r} is taken by another section")
+        section.slug = fields["slug"]
+    if "description" in fields:
+        section.description = _description(fields)
+    if "rule_any_tags" in fields:
+        section.rule_tags = tags_by_names(session, fields["rule_any_tags"] or [], now)
+    session.flush()
+    if old_key.slug != section.slug:
+        store.forget(session, [old_key])
+    # Name, description or rule: the section's own feed is the only one that can change.
+    store.mark_dirty(session, [FeedKey.section(section.slug)], now)
+    return section
+
+
+def delete_section(session: Session, ref: str) -> None:
+    section = get_section(session, ref)
+    store.forget(session, [FeedKey.section(section.slug)])
+    session.delete(section)
+    session.flush()
+
+
+def _check_slug(slug: str) -> None:
+    if not text.is_valid_slug(slug):
+        raise Invalid.field(
+            "slug", "must be lowercase ASCII letters and digits joined by single hyphens"
+        )
+
+
+def _description(fields: Mapping[str, Any]) -> str:
+    return text.clean_multiline(fields.get("description") or "")
+
+
+def _articles_tagged(session: Session, tag_id: int) -> list[Article]:
+    ids = select(article_tags.c.article_id).where(article_tags.c.tag_id == tag_id)
+    return list(session.scalars(select(Article).where(Article.id.in_(ids))))
+
+
+def _sections_ruled_by(session: Session, tag: Tag) -> list[Section]:
+    return [s for s in session.scalars(select(Section)) if tag in s.rule_tags]
+
+
+def _feeds_of_articles(session: Session, articles: Iterable[Article]) -> set[FeedKey]:
+    rules = queries.section_rules(session)
+    touched: set[FeedKey] = set()
+    for article in articles:
+        touched |= feeds_of(queries.placement(article), rules)
+    return touched

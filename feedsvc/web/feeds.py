@@ -1,0 +1,124 @@
+"""Public feed endpoints: stored bytes, conditional GET, gzip, canonical redirects.
+
+Nothing renders here: a request finds the bytes the scheduler stored and sends them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, request
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from feedsvc import store
+from feedsvc.app import services
+from feedsvc.models import RenderedFeed, Section, Tag
+from feedsvc.types import FORMATS, MEDIA_TYPES, FeedKey, Format
+from feedsvc.web.problems import problem
+
+bp = Blueprint("feeds", __name__)
+KINDS = {"tags": "tag", "sections": "section"}
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        with services().sessions() as session:
+            session.execute(text("SELECT 1 FROM feed_states LIMIT 1"))
+    except Exception as exc:  # any failure to read means unhealthy
+        return problem(503, "Service Unavailable", f"database unreadable: {type(exc).__name__}")
+    return Response("ok\n", content_type="text/plain; charset=utf-8")
+
+
+@bp.get("/feeds/all.<ext>")
+def site_feed(ext: str) -> Response:
+    return _serve(FeedKey.site(), ext)
+
+
+@bp.get("/feeds/<kind>/<name>")
+def listed_feed(kind: str, name: str) -> Response:
+    stem, _, ext = name.rpartition(".")
+    if kind not in KINDS or not stem:
+        return _not_found()
+    key = FeedKey(KINDS[kind], stem)  # type: ignore[arg-type]
+    return _serve(key, ext)
+
+
+def _serve(key: FeedKey, ext: str) -> Response:
+    if ext not in FORMATS:
+        return _not_found()
+    fmt: Format = ext
+    conditional = bool(request.if_none_match or request.if_modified_since)
+    with services().sessions() as session:
+        # A conditional request usually ends in 304: look at the validators only.
+        row = (store.load_validators if conditional else store.load_rendered)(session, key, fmt)
+        if row is None:
+            return _missing(session, key, fmt)
+        gzip = request.accept_encodings.quality("gzip") > 0
+        etag = _gzip_etag(row.etag) if gzip else row.etag
+        if _not_modified(row):
+            return _headers(Response(status=304), row, etag, gzip=None)
+        if conditional:
+            row = store.load_rendered(session, key, fmt)
+            if row is None:
+                return _not_found()
+        body = row.body_gzip if gzip else row.body
+    response = Response(body, content_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8")
+    return _headers(response, row, etag, gzip=gzip)
+
+
+def _not_modified(row: RenderedFeed) -> bool:
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2); weak comparison.
+    if request.if_none_match:
+        bare = row.etag.strip('"')
+        return bool(
+            request.if_none_match.contains_weak(bare)
+            or request.if_none_match.contains_weak(_gzip_etag(row.etag).strip('"'))
+            or request.if_none_match.star_tag
+        )
+    since = request.if_modified_since
+    return since is not None and row.last_modified.replace(microsecond=0) <= since
+
+
+def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None) -> Response:
+    settings = services().settings
+    response.headers["ETag"] = etag
+    response.last_modified = row.last_modified
+    response.headers["Cache-Control"] = f"public, max-age={settings.render_interval_seconds}"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def _gzip_etag(etag: str) -> str:
+    # A strong ETag names one representation; the gzip bytes are a different one.
+    return etag[:-1] + '-gz"'
+
+
+def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:
+    if key.kind == "all":
+        return _not_ready()
+    model = Tag if key.kind == "tag" else Section
+    by_slug = session.scalar(select(model.slug).where(model.slug == key.slug))
+    if by_slug is not None:
+        return _not_ready()
+    by_name = session.scalar(select(model.slug).where(model.name == key.slug))
+    if by_name is not None:
+        target = f"{FeedKey(key.kind, by_name).path}.{fmt}"
+        return redirect(quote(target), code=301)  # type: ignore[return-value]
+    return _not_found()
+
+
+def _not_ready() -> Response:
+    # The feed exists but the scheduler has not rendered it yet: say when to come back.
+    retry = str(services().settings.render_interval_seconds)
+    return problem(
+        503, "Feed not rendered yet", "try again shortly", headers={"Retry-After": retry}
+    )
+
+
+def _not_found() -> Response:
+    return problem(404, "Not Found", "no such feed")
