@@ -58,43 +58,22 @@ def create_tag(session: Session, name: str, slug: str | None, now: datetime) -> 
     name = clean_name(name)
     if session.scalar(select(Tag.id).where(Tag.name == name)) is not None:
         raise Conflict(f"a tag named {name!r} exists")
-    tag = _new_tag(session, name, slug, now)
-    store.mark_dirty(session, [FeedKey.tag(tag.slug)], now)
-    return tag
+    return _new_tag(session, name, slug, now)
 
 
 def _new_tag(session: Session, name: str, slug: str | None, now: datetime) -> Tag:
-    if slug is not None:
-        _check_slug(slug)
-        if session.scalar(select(Tag.id).where(Tag.slug == slug)) is not None:
-            raise Conflict(f"slug {slug!r} is taken by another tag")
-    else:
-        slug = text.unique_slug(
-            text.slugify(name),
-            lambda s: session.scalar(select(Tag.id).where(Tag.slug == s)) is not None,
-            "tag",
-        )
-    tag = Tag(name=name, slug=slug, created_at=now)
+    tag = Tag(name=name, slug=_choose_slug(session, Tag, name, slug), created_at=now)
     session.add(tag)
     session.flush()
+    # However the tag came to be (API, an article, a section rule), its feed must exist.
+    store.mark_dirty(session, [FeedKey.tag(tag.slug)], now)
     return tag
 
 
 def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Tag:
     tag = get_tag(session, ref)
     old_key = FeedKey.tag(tag.slug)
-    if fields.get("name") is not None:
-        name = clean_name(fields["name"])
-        other = session.scalar(select(Tag.id).where(Tag.name == name))
-        if other is not None and other != tag.id:
-            raise Conflict(f"a tag named {name!r} exists")
-        tag.name = name
-    if fields.get("slug") is not None and fields["slug"] != tag.slug:
-        _check_slug(fields["slug"])
-        if session.scalar(select(Tag.id).where(Tag.slug == fields["slug"])) is not None:
-            raise Conflict(f"slug {fields['slug']!r} is taken by another tag")
-        tag.slug = fields["slug"]
-    session.flush()
+    _rename(session, Tag, tag, fields)
     # Every item carrying the tag shows its label, so every feed holding one changes.
     touched = _feeds_of_articles(session, _articles_tagged(session, tag.id))
     if old_key.slug != tag.slug:
@@ -121,17 +100,7 @@ def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -
     name = clean_name(fields.get("name") or "")
     if session.scalar(select(Section.id).where(Section.name == name)) is not None:
         raise Conflict(f"a section named {name!r} exists")
-    slug = fields.get("slug")
-    if slug is not None:
-        _check_slug(slug)
-        if session.scalar(select(Section.id).where(Section.slug == slug)) is not None:
-            raise Conflict(f"slug {slug!r} is taken by another section")
-    else:
-        slug = text.unique_slug(
-            text.slugify(name),
-            lambda s: session.scalar(select(Section.id).where(Section.slug == s)) is not None,
-            "section",
-        )
+    slug = _choose_slug(session, Section, name, fields.get("slug"))
     section = Section(name=name, slug=slug, description=_description(fields))
     section.rule_tags = tags_by_names(session, fields.get("rule_any_tags") or [], now)
     session.add(section)
@@ -143,17 +112,7 @@ def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -
 def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Section:
     section = get_section(session, ref)
     old_key = FeedKey.section(section.slug)
-    if fields.get("name") is not None:
-        name = clean_name(fields["name"])
-        other = session.scalar(select(Section.id).where(Section.name == name))
-        if other is not None and other != section.id:
-            raise Conflict(f"a section named {name!r} exists")
-        section.name = name
-    if fields.get("slug") is not None and fields["slug"] != section.slug:
-        _check_slug(fields["slug"])
-        if session.scalar(select(Section.id).where(Section.slug == fields["slug"])):
-            raise Conflict(f"slug {fields['slug']!r} is taken by another section")
-        section.slug = fields["slug"]
+    _rename(session, Section, section, fields)
     if "description" in fields:
         section.description = _description(fields)
     if "rule_any_tags" in fields:
@@ -170,6 +129,39 @@ def delete_section(session: Session, ref: str) -> None:
     section = get_section(session, ref)
     store.forget(session, [FeedKey.section(section.slug)])
     session.delete(section)
+    session.flush()
+
+
+Named = Tag | Section
+
+
+def _noun(model: type[Named]) -> str:
+    return "tag" if model is Tag else "section"
+
+
+def _choose_slug(session: Session, model: type[Named], name: str, slug: str | None) -> str:
+    """The slug asked for if it is valid and free, else one derived from the name."""
+    if slug is not None:
+        _check_slug(slug)
+        if session.scalar(select(model.id).where(model.slug == slug)) is not None:
+            raise Conflict(f"slug {slug!r} is taken by another {_noun(model)}")
+        return slug
+    return text.unique_slug(
+        text.slugify(name),
+        lambda s: session.scalar(select(model.id).where(model.slug == s)) is not None,
+        _noun(model),
+    )
+
+
+def _rename(session: Session, model: type[Named], row: Named, fields: Mapping[str, Any]) -> None:
+    if fields.get("name") is not None:
+        name = clean_name(fields["name"])
+        other = session.scalar(select(model.id).where(model.name == name))
+        if other is not None and other != row.id:
+            raise Conflict(f"a {_noun(model)} named {name!r} exists")
+        row.name = name
+    if fields.get("slug") is not None and fields["slug"] != row.slug:
+        row.slug = _choose_slug(session, model, row.name, fields["slug"])
     session.flush()
 
 

@@ -6,6 +6,7 @@ dirty marks of the feeds it touches, or not at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -60,7 +61,25 @@ def _body(model: type[M]) -> M:
     data = request.get_json(force=True, silent=False)  # malformed JSON: 400
     if not isinstance(data, dict):
         raise FeedsvcError("the request body must be a JSON object")
-    return model.model_validate(data)
+    return model.model_validate(_without_surrogates(data))
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """Drop lone surrogates from every string, keys too, before validation sees them.
+
+    JSON can escape them ("\\ud800") and pydantic would refuse the whole body; like every
+    other character XML forbids they are removed. The rest is text.py's job, field by field.
+    """
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _now() -> datetime:
@@ -135,7 +154,7 @@ def _created(body: dict[str, Any], location: str) -> Response:
 @bp.get("/articles")
 def list_articles() -> Response:
     args = request.args
-    limit = min(args.get("limit", 50, type=int) or 50, MAX_PAGE)
+    limit = max(1, min(args.get("limit", 50, type=int) or 50, MAX_PAGE))
     offset = max(args.get("offset", 0, type=int) or 0, 0)
     stmt = select(Article)
     if args.get("status"):

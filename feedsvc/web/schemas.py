@@ -5,9 +5,10 @@ Unknown fields are refused (422 naming the field) so a typo never silently does 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 Status = Literal["draft", "scheduled", "published", "retracted"]
 Slug = Annotated[str, Field(min_length=1, max_length=80)]
@@ -20,6 +21,17 @@ def _absolute_http(url: str | None) -> str | None:
     return url
 
 
+def _rfc3339_text(value: object) -> object:
+    # pydantic would also read numbers and digit strings as Unix timestamps: 5 would become
+    # 1970-01-01. An editor's date must be written out, with its offset.
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]", value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with an offset, e.g. 2022-02-18T18:02:25+08:00"
+        )
+    return value
+
+
+DateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 HttpUrl = Annotated[str | None, Field(max_length=2000), AfterValidator(_absolute_http)]
 Language = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 
@@ -39,7 +51,7 @@ class ArticlePatch(Strict):
     link: HttpUrl = None
     language: Language | None = None
     status: Status | None = None
-    published_at: AwareDatetime | None = None
+    published_at: DateTime | None = None
     tags: list[Name] | None = Field(default=None, max_length=50)
     sections: list[Name] | None = Field(default=None, max_length=20)
 
