@@ -25,6 +25,8 @@ def _settings() -> Settings:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every run at INFO; our jobs log what they did instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return settings
 
 

@@ -1,7 +1,13 @@
-"""Fixture ladder: settings -> engine -> sessions -> app -> client, on a real SQLite file."""
+"""Fixture ladder: database -> settings -> engine -> sessions -> app -> client.
+
+Each test gets its own real database: an SQLite file by default, or a fresh database on
+the PostgreSQL server named by FEEDSVC_TEST_DATABASE_URL (created and dropped per test).
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +15,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import db, demo, tokens
@@ -35,11 +42,26 @@ class Clock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.load(
-        environ={},
-        overrides={"database_url": f"sqlite:///{tmp_path / 'feedsvc.db'}", "base_url": BASE_URL},
-    )
+def database_url(tmp_path: Path) -> Iterator[str]:
+    server = os.environ.get("FEEDSVC_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'feedsvc.db'}"
+        return
+    name = f"feedsvc_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.load(environ={}, overrides={"database_url": database_url, "base_url": BASE_URL})
 
 
 @pytest.fixture
