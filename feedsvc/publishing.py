@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedsvc import queries, store, text
@@ -215,7 +215,3 @@ def _sections_by_ref(session: Session, refs: Sequence[str]) -> list[Section]:
             raise Invalid.field("sections", f"unknown section {ref!r}")
         found.append(section)
     return found
-
-
-def count_articles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Article)) or 0

@@ -1,0 +1,45 @@
+"""The editor JSON API under /api: articles, tags, sections, where an article appears, previews.
+
+Every call needs a bearer token, checked once here for every child blueprint. Each write is
+one transaction: it commits whole, with the dirty marks of the feeds it touches, or not at
+all.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from feedsvc import tokens
+from feedsvc.app import services
+from feedsvc.web.api import articles, preview, taxonomy
+from feedsvc.web.problems import problem
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+for child in (articles.bp, taxonomy.bp, preview.bp):
+    bp.register_blueprint(child)
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return problem(
+            401,
+            "Unauthorized",
+            "send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="feedsvc"'},
+        )
+    with services().sessions() as session:
+        role = tokens.role_of(session, token.strip())
+    if role is None:
+        return problem(
+            401,
+            "Unauthorized",
+            "unknown or revoked token",
+            headers={"WWW-Authenticate": 'Bearer realm="feedsvc", error="invalid_token"'},
+        )
+    if role not in ("editor", "admin"):
+        return problem(403, "Forbidden", f"the {role} role cannot use the editor API")
+    g.role = role
+    return None

@@ -1,0 +1,109 @@
+"""Articles: create, read, list, edit, delete, tag, and where each appears."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedsvc import publishing, taxonomy
+from feedsvc.app import services
+from feedsvc.errors import NotFound
+from feedsvc.models import Article, article_sections, article_tags
+from feedsvc.web import schemas
+from feedsvc.web.api.common import article_json, created, feed_urls, parse_body, write
+
+bp = Blueprint("articles", __name__)
+MAX_PAGE = 200
+
+
+@bp.get("/articles")
+def list_articles() -> Response:
+    args = request.args
+    limit = max(1, min(args.get("limit", 50, type=int) or 50, MAX_PAGE))
+    offset = max(args.get("offset", 0, type=int) or 0, 0)
+    stmt = select(Article)
+    if args.get("status"):
+        stmt = stmt.where(Article.status == args["status"])
+    with services().sessions() as session:
+        if args.get("tag"):
+            tag = taxonomy.get_tag(session, args["tag"])
+            ids = select(article_tags.c.article_id).where(article_tags.c.tag_id == tag.id)
+            stmt = stmt.where(Article.id.in_(ids))
+        if args.get("section"):
+            section = taxonomy.get_section(session, args["section"])
+            placed = article_sections.c.section_id == section.id
+            stmt = stmt.where(Article.id.in_(select(article_sections.c.article_id).where(placed)))
+        stmt = (
+            stmt.order_by(Article.published_at.desc().nulls_first(), Article.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        items = [article_json(a) for a in session.scalars(stmt)]
+    return jsonify({"items": items, "limit": limit, "offset": offset})
+
+
+@bp.post("/articles")
+def create_article() -> Response:
+    data = parse_body(schemas.ArticleCreate).model_dump(exclude_unset=True)
+    settings = services().settings
+    article = write(lambda s, now: publishing.create_article(s, data, now, settings))
+    return created(article_json(article), f"/api/articles/{article.id}")
+
+
+@bp.get("/articles/<int:article_id>")
+def read_article(article_id: int) -> Response:
+    with services().sessions() as session:
+        return jsonify(article_json(publishing.get_article(session, article_id)))
+
+
+@bp.patch("/articles/<int:article_id>")
+def update_article(article_id: int) -> Response:
+    data = parse_body(schemas.ArticlePatch).model_dump(exclude_unset=True)
+    settings = services().settings
+    article = write(lambda s, now: publishing.update_article(s, article_id, data, now, settings))
+    return jsonify(article_json(article))
+
+
+@bp.delete("/articles/<int:article_id>")
+def delete_article(article_id: int) -> Response:
+    write(lambda s, now: publishing.delete_article(s, article_id, now))
+    return Response(status=204)
+
+
+@bp.post("/articles/<int:article_id>/tags")
+def add_tags(article_id: int) -> Response:
+    names = parse_body(schemas.TagNames).tags
+    settings = services().settings
+
+    def work(session: Session, now: datetime) -> Article:
+        article = publishing.get_article(session, article_id)
+        merged = [t.name for t in article.tags] + names
+        return publishing.update_article(session, article_id, {"tags": merged}, now, settings)
+
+    return jsonify(article_json(write(work)))
+
+
+@bp.delete("/articles/<int:article_id>/tags/<ref>")
+def remove_tag(article_id: int, ref: str) -> Response:
+    settings = services().settings
+
+    def work(session: Session, now: datetime) -> Article:
+        article = publishing.get_article(session, article_id)
+        kept = [t.name for t in article.tags if ref not in (t.slug, t.name)]
+        if len(kept) == len(article.tags):
+            raise NotFound(f"article {article_id} has no tag {ref!r}")
+        return publishing.update_article(session, article_id, {"tags": kept}, now, settings)
+
+    return jsonify(article_json(write(work)))
+
+
+@bp.get("/articles/<int:article_id>/feeds")
+def article_feeds(article_id: int) -> Response:
+    with services().sessions() as session:
+        article = publishing.get_article(session, article_id)
+        keys = publishing.feeds_of_article(session, article)
+    feeds = [{"key": k.path, "kind": k.kind, "slug": k.slug, "urls": feed_urls(k)} for k in keys]
+    return jsonify({"article": article_id, "status": article.status, "feeds": feeds})

@@ -1,0 +1,79 @@
+"""Tags and sections: the two ways articles are routed into feeds."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from feedsvc import taxonomy
+from feedsvc.app import services
+from feedsvc.models import Section, Tag
+from feedsvc.web import schemas
+from feedsvc.web.api.common import created, parse_body, section_json, tag_json, write
+
+bp = Blueprint("taxonomy", __name__)
+
+
+@bp.get("/tags")
+def list_tags() -> Response:
+    with services().sessions() as session:
+        tags = session.scalars(select(Tag).order_by(Tag.slug))
+        return jsonify({"items": [tag_json(t) for t in tags]})
+
+
+@bp.post("/tags")
+def create_tag() -> Response:
+    body = parse_body(schemas.TagCreate)
+    tag = write(lambda s, now: taxonomy.create_tag(s, body.name, body.slug, now))
+    return created(tag_json(tag), f"/api/tags/{tag.slug}")
+
+
+@bp.get("/tags/<ref>")
+def read_tag(ref: str) -> Response:
+    with services().sessions() as session:
+        return jsonify(tag_json(taxonomy.get_tag(session, ref)))
+
+
+@bp.patch("/tags/<ref>")
+def update_tag(ref: str) -> Response:
+    data = parse_body(schemas.TagPatch).model_dump(exclude_unset=True)
+    return jsonify(tag_json(write(lambda s, now: taxonomy.update_tag(s, ref, data, now))))
+
+
+@bp.delete("/tags/<ref>")
+def delete_tag(ref: str) -> Response:
+    write(lambda s, now: taxonomy.delete_tag(s, ref, now))
+    return Response(status=204)
+
+
+@bp.get("/sections")
+def list_sections() -> Response:
+    with services().sessions() as session:
+        sections = session.scalars(select(Section).order_by(Section.slug))
+        return jsonify({"items": [section_json(s) for s in sections]})
+
+
+@bp.post("/sections")
+def create_section() -> Response:
+    data = parse_body(schemas.SectionCreate).model_dump(exclude_unset=True)
+    section = write(lambda s, now: taxonomy.create_section(s, data, now))
+    return created(section_json(section), f"/api/sections/{section.slug}")
+
+
+@bp.get("/sections/<ref>")
+def read_section(ref: str) -> Response:
+    with services().sessions() as session:
+        return jsonify(section_json(taxonomy.get_section(session, ref)))
+
+
+@bp.patch("/sections/<ref>")
+def update_section(ref: str) -> Response:
+    data = parse_body(schemas.SectionPatch).model_dump(exclude_unset=True)
+    section = write(lambda s, now: taxonomy.update_section(s, ref, data, now))
+    return jsonify(section_json(section))
+
+
+@bp.delete("/sections/<ref>")
+def delete_section(ref: str) -> Response:
+    write(lambda s, now: taxonomy.delete_section(s, ref))
+    return Response(status=204)
