@@ -174,6 +174,33 @@ class RenderedFeed(Base):
     render_ms: Mapped[float] = mapped_column()
 
 
+class ArchivePage(Base):
+    """A sealed RFC 5005 archive page: the feed's items up to and including this bound.
+
+    Pages are cut by position once enough newer items exist, then keep their items: a new
+    article never moves an old one to another page. The bound is stored so retracting an
+    item cannot shift the others.
+    """
+
+    __tablename__ = "archive_pages"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    page: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1 is the oldest
+    last_published_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_article_id: Mapped[int] = mapped_column(Integer)
+    sealed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Tombstone(Base):
+    """An article that left a feed by retraction or deletion (RFC 6721 at:deleted-entry)."""
+
+    __tablename__ = "tombstones"
+
+    uid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (CheckConstraint("role IN ('editor', 'admin')", name="role"),)

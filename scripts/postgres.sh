@@ -1,6 +1,6 @@
-# Sourced by scripts/test: a throwaway PostgreSQL server on loopback for the test suite.
-# Installs Debian's postgresql package when no server binaries are found, starts a fresh
-# cluster on a free port, exports FEEDSVC_TEST_DATABASE_URL, and stops it on exit.
+# Sourced by scripts/test after debian-packages.sh: a throwaway PostgreSQL server on
+# loopback. Starts a fresh cluster on a free port, exports FEEDSVC_TEST_DATABASE_URL, and
+# stops and removes it on exit.
 
 pg_bin() {
     local dir
@@ -8,16 +8,7 @@ pg_bin() {
     [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
 }
 
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-if [ -z "$(pg_bin)" ]; then
-    echo "== installing PostgreSQL (Debian package postgresql)"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
-fi
-PG_BIN=$(pg_bin) || { echo "no PostgreSQL server binaries after install" >&2; exit 1; }
+PG_BIN=$(pg_bin) || { echo "no PostgreSQL server binaries found" >&2; exit 1; }
 
 PG_DIR=$(mktemp -d /tmp/feedsvc-pg.XXXXXX)
 PG_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
