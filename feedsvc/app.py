@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +20,8 @@ class Services:
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
-    from feedsvc.web import api, feeds, problems
+    from feedsvc.traffic import TrafficCounter
+    from feedsvc.web import api, desk, discovery, feeds, openapi, problems
 
     settings = settings or Settings.load()
     engine = engine or make_engine(settings.database_url)
@@ -32,7 +33,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     problems.register(app)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(openapi.bp)
+    app.after_request(security_headers)
+    app.extensions["feedsvc_traffic"] = TrafficCounter(
+        app.extensions["feedsvc"].sessions, settings.traffic_flush_seconds
+    )
+    desk.register(app)
     return app
+
+
+def security_headers(response: Response) -> Response:
+    """Headers every response carries; a view (the desk, the API docs) may set stricter ones."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if response.mimetype == "text/html":
+        # No page of ours is meant to be framed (clickjacking); CSP for browsers, XFO for old ones.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
 
 
 def services() -> Services:

@@ -8,8 +8,9 @@ import sys
 from types import FrameType
 
 import click
+from sqlalchemy import Engine
 
-from feedsvc import db, demo, tokens
+from feedsvc import db, demo, tokens, users
 from feedsvc.config import ConfigError, Settings
 from feedsvc.jobs import Renderer, build_scheduler, utcnow
 
@@ -30,6 +31,13 @@ def _settings() -> Settings:
     return settings
 
 
+def _engine(settings: Settings) -> Engine:
+    """The command's engine, disposed when the command ends (also when run in-process)."""
+    engine = db.make_engine(settings.database_url)
+    click.get_current_context().call_on_close(engine.dispose)
+    return engine
+
+
 @click.group()
 def main() -> None:
     """feedsvc: RSS, Atom and JSON feeds for the news portal."""
@@ -45,7 +53,7 @@ def serve(host: str, port: int) -> None:
     from feedsvc.app import create_app
 
     settings = _settings().serving_at(host, port)
-    engine = db.make_engine(settings.database_url)
+    engine = _engine(settings)
     db.migrate(engine)
     factory = db.session_factory(engine)
     if settings.load_demo_on_empty:
@@ -64,13 +72,14 @@ def serve(host: str, port: int) -> None:
     finally:
         scheduler.shutdown(wait=True)
         renderer.resign()
+        app.extensions["feedsvc_traffic"].flush()  # the counts since the last batch
 
 
 @main.command()
 def scheduler() -> None:
     """Run the scheduler alone (production: one or more beside the web workers)."""
     settings = _settings()
-    engine = db.make_engine(settings.database_url)
+    engine = _engine(settings)
     if not db.is_migrated(engine):
         raise click.ClickException("the database has no schema yet: run `feedsvc migrate`")
     renderer = Renderer(db.session_factory(engine), settings)
@@ -91,7 +100,7 @@ def scheduler() -> None:
 def migrate() -> None:
     """Create or upgrade the database schema."""
     settings = _settings()
-    db.migrate(db.make_engine(settings.database_url))
+    db.migrate(_engine(settings))
     click.echo("database schema is up to date")
 
 
@@ -99,7 +108,7 @@ def migrate() -> None:
 def demo_command() -> None:
     """Load the demo sections and articles (refuses a database that has content)."""
     settings = _settings()
-    engine = db.make_engine(settings.database_url)
+    engine = _engine(settings)
     db.migrate(engine)
     with db.transaction(db.session_factory(engine)) as session:
         if not demo.is_empty(session):
@@ -112,8 +121,13 @@ def demo_command() -> None:
 def render() -> None:
     """Render every feed once now (what the scheduler's sweep does)."""
     settings = _settings()
-    engine = db.make_engine(settings.database_url)
-    report = Renderer(db.session_factory(engine), settings).sweep()
+    engine = _engine(settings)
+    renderer = Renderer(db.session_factory(engine), settings)
+    try:
+        report = renderer.sweep()
+    finally:
+        if renderer.token is not None:
+            renderer.resign()  # hand the lease straight back: a scheduler may be waiting
     if report is None:
         raise click.ClickException("another scheduler holds the lease; try again later")
     click.echo(
@@ -121,6 +135,38 @@ def render() -> None:
         f"{len(report.failed)} failed, {len(report.removed)} removed"
     )
     if report.failed:
+        sys.exit(1)
+
+
+@main.command(name="rebuild")
+@click.option("--workers", type=int, default=None, help="processes (default: every core)")
+def rebuild_command(workers: int | None) -> None:
+    """Render every feed again, over all cores, while no scheduler renders."""
+    import time
+
+    from feedsvc.rebuild import rebuild
+    from feedsvc.regenerate import LeadershipLost
+
+    settings = _settings()
+    db.migrate(_engine(settings))
+    started = time.perf_counter()
+    with click.progressbar(length=0, label="feeds", show_pos=True) as bar:
+
+        def progress(_outcome: str, total: int) -> None:
+            bar.length = total
+            bar.update(1)
+
+        try:
+            counts = rebuild(settings, workers, progress)
+        except LeadershipLost as exc:
+            raise click.ClickException(str(exc)) from exc
+    elapsed = time.perf_counter() - started
+    total = sum(counts.values())
+    click.echo(
+        f"{total} feeds in {elapsed:.1f}s ({total / elapsed:.0f}/s): "
+        + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+    )
+    if counts["failed"]:
         sys.exit(1)
 
 
@@ -135,8 +181,88 @@ def token() -> None:
 def token_create(role: str, label: str) -> None:
     """Create a token and print it alone on stdout (it is stored only hashed)."""
     settings = _settings()
-    engine = db.make_engine(settings.database_url)
+    engine = _engine(settings)
     db.migrate(engine)
     with db.transaction(db.session_factory(engine)) as session:
         value = tokens.create_token(session, role, utcnow(), label)
     click.echo(value)
+
+
+@main.group()
+def user() -> None:
+    """Users of the editors' desk."""
+
+
+@user.command(name="create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(users.ROLES), required=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="read the password from the first line of stdin"
+)
+def user_create(username: str, role: str, password_stdin: bool) -> None:
+    """Create a desk user; the password is asked for (or read from stdin), never an argument."""
+    from feedsvc.errors import FeedsvcError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    engine = _engine(settings)
+    db.migrate(engine)
+    try:
+        with db.transaction(db.session_factory(engine)) as session:
+            users.create_user(session, username, password, role, utcnow())
+    except FeedsvcError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"created {role} {username}")
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "json", "feed", "text"]),
+    default="auto",
+    show_default=True,
+    help="json: the portal's JSON; feed: RSS 2.0 or Atom; text: a plain-text page",
+)
+@click.option("--publish", is_flag=True, help="publish the articles that have no warnings")
+def import_command(file: str, fmt: str, publish: bool) -> None:
+    """Import articles from FILE in one transaction, cleaning them and printing warnings.
+
+    Articles with warnings (suspected mojibake, private-use characters) are stored as
+    drafts; without --publish every article is a draft.
+    """
+    from zoneinfo import ZoneInfo
+
+    from feedsvc.errors import FeedsvcError
+    from feedsvc.ingest import IngestError, read_document
+    from feedsvc.ingest.importer import import_document
+
+    settings = _settings()
+    try:
+        with click.open_file(file, "rb") as stream:
+            data = stream.read()
+        document = read_document(data, fmt, ZoneInfo(settings.timezone))
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from exc
+    except IngestError as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    engine = _engine(settings)
+    try:
+        db.migrate(engine)
+        with db.transaction(db.session_factory(engine)) as session:
+            report = import_document(session, document, utcnow(), settings, publish=publish)
+    except FeedsvcError as exc:
+        raise click.ClickException(f"{file}: nothing imported: {exc.detail}") from exc
+    for item in report.articles:
+        click.echo(f"{item.id}\t{item.slug}\t{item.status}\t{item.title}")
+        for warning in item.warnings:
+            click.echo(f"  warning {warning.describe()}")
+    warned = sum(1 for item in report.articles if item.warnings)
+    click.echo(
+        f"imported {len(report.articles)} articles ({warned} with warnings); "
+        f"removed {report.pinyin_removed} pinyin annotations"
+    )

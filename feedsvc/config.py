@@ -34,12 +34,21 @@ class Settings:
     language: str = "zh-Hant"
     timezone: str = "Asia/Shanghai"
     feed_items: int = 50
+    archive_page_items: int = 50
+    feed_max_bytes: int = 400_000
+    item_content_max_bytes: int = 262_144
+    tombstone_days: int = 30
+    archive_max_age_seconds: int = 86_400
+    variants: str = "zh-hans,zh-hant"
     render_interval_seconds: int = 5
     sweep_interval_seconds: int = 300
     lease_seconds: int = 30
     max_request_bytes: int = 1_048_576
     load_demo_on_empty: bool = True
     log_level: str = "INFO"
+    secret_key: str = ""
+    session_cookie_secure: bool = True
+    traffic_flush_seconds: int = 60
 
     @classmethod
     def load(
@@ -69,13 +78,27 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"timezone: unknown zone {self.timezone!r}") from exc
-        for name in ("feed_items", "render_interval_seconds", "sweep_interval_seconds"):
+        for name in (
+            "feed_items",
+            "render_interval_seconds",
+            "sweep_interval_seconds",
+            "traffic_flush_seconds",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
         if self.lease_seconds <= self.render_interval_seconds:
             raise ConfigError("lease_seconds: must be longer than render_interval_seconds")
+        unknown_variants = set(self.variant_names) - {"zh-hans", "zh-hant"}
+        if unknown_variants:
+            raise ConfigError(f"variants: unknown {', '.join(sorted(unknown_variants))}")
+        if not self.site_url.startswith(("http://", "https://")):
+            raise ConfigError("site_url: must be an absolute http(s) URL")
         if "{slug}" not in self.article_url:
             raise ConfigError("article_url: must contain {slug}")
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.strip() for v in self.variants.split(",") if v.strip())
 
     @property
     def public_base(self) -> str:

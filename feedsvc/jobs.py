@@ -47,25 +47,41 @@ class Renderer:
         self.settings = settings
         self.clock = clock
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.token: int | None = None
+        self.ttl = timedelta(seconds=settings.lease_seconds)
 
     def lead(self) -> bool:
         """Take or renew leadership; False while another scheduler holds it."""
-        ttl = timedelta(seconds=self.settings.lease_seconds)
         try:
             with transaction(self.factory) as session:
-                token = store.acquire_lease(session, LEASE, self.holder, self.clock(), ttl)
+                token = store.acquire_lease(session, LEASE, self.holder, self.clock(), self.ttl)
         except (IntegrityError, OperationalError):
             # Another scheduler created or held the lease row at the same moment.
             return False
+        self.token = token
         return token is not None
+
+    def still_leading(self, session: Session) -> bool:
+        """The fencing check each render runs before it commits; it also renews the lease."""
+        if self.token is None:
+            return False
+        return store.hold_lease(session, LEASE, self.holder, self.token, self.clock(), self.ttl)
 
     def tick(self) -> regenerate.Report | None:
         """Publish what is due, then render every dirty feed. None when not the leader."""
         if not self.lead():
             return None
-        with transaction(self.factory) as session:
-            published = publishing.publish_due(session, self.clock())
-        report = regenerate.render_dirty(self.factory, self.settings, self.clock)
+        try:
+            with transaction(self.factory) as session:
+                published = publishing.publish_due(session, self.clock())
+                if not self.still_leading(session):
+                    raise regenerate.LeadershipLost("lease lost before publishing")
+            report = regenerate.render_dirty(
+                self.factory, self.settings, self.clock, self.still_leading
+            )
+        except regenerate.LeadershipLost as lost:
+            log.warning("%s; leaving the work to the new leader", lost)
+            return None
         if published or report.rendered or report.failed:
             log.info(
                 "published %d, rendered %d, failed %d",
@@ -79,7 +95,11 @@ class Renderer:
         """Re-render every feed: repairs anything a missed mark left stale."""
         if not self.lead():
             return None
-        report = regenerate.sweep(self.factory, self.settings, self.clock)
+        try:
+            report = regenerate.sweep(self.factory, self.settings, self.clock, self.still_leading)
+        except regenerate.LeadershipLost as lost:
+            log.warning("%s; leaving the sweep to the new leader", lost)
+            return None
         log.info(
             "sweep: %d changed, %d unchanged, %d failed, %d removed",
             len(report.rendered),

@@ -6,12 +6,14 @@ whatever the database (SQLite hands back naive values even for timezone=True).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -156,6 +158,9 @@ class FeedState(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Why the last render failed, if it did; cleared by the next success.
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The oldest publication time among items edited since the last render: archive pages
+    # from there on are rendered again, older ones are left alone.
+    touched_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class RenderedFeed(Base):
@@ -172,6 +177,8 @@ class RenderedFeed(Base):
     item_count: Mapped[int] = mapped_column(Integer)
     rendered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     render_ms: Mapped[float] = mapped_column()
+    # A sealed archive page: its items are fixed, so caches may keep it long.
+    sealed: Mapped[bool] = mapped_column(default=False)
 
 
 class ArchivePage(Base):
@@ -224,3 +231,51 @@ class Lease(Base):
     # Increases on every change of holder, so stale work can be recognised (fencing).
     token: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    """A person who signs in to the editors' desk."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('editor', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    # scrypt with its parameters and salt, so they can be raised later (see users.py).
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TagAlias(Base):
+    """A slug a tag had before a rename or merge: its old feed URLs redirect to the tag."""
+
+    __tablename__ = "tag_aliases"
+
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FeedTraffic(Base):
+    """Requests for one feed (all formats) on one UTC day, added to in batches."""
+
+    __tablename__ = "feed_traffic"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    not_modified: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FeedSubscribers(Base):
+    """The largest subscriber count an aggregator reported for a feed on one UTC day."""
+
+    __tablename__ = "feed_subscribers"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    aggregator: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subscribers: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from feedsvc import queries, store, text
 from feedsvc.config import Settings
 from feedsvc.errors import Conflict, Invalid, NotFound
-from feedsvc.models import STATUSES, Article, Section
+from feedsvc.models import STATUSES, Article, Section, Tombstone
 from feedsvc.routing import HIDDEN, Placement, affected, feeds_of
 from feedsvc.taxonomy import tags_by_names
 from feedsvc.types import FeedKey, ItemData
@@ -40,7 +40,12 @@ def mint_uid(settings: Settings) -> str:
     return f"tag:{settings.id_authority}:article/{uuid.uuid4().hex}"
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist, nor be queried
+
+
 def get_article(session: Session, article_id: int) -> Article:
+    if not 0 < article_id <= MAX_ID:
+        raise NotFound(f"no article with id {article_id}")
     article = session.get(Article, article_id)
     if article is None:
         raise NotFound(f"no article with id {article_id}")
@@ -84,8 +89,7 @@ def update_article(
 
 def delete_article(session: Session, article_id: int, now: datetime) -> None:
     article = get_article(session, article_id)
-    before = queries.placement(article)
-    store.mark_dirty(session, affected(before, HIDDEN, queries.section_rules(session)), now)
+    _changed(session, article, queries.placement(article), HIDDEN, article.published_at, now)
     session.delete(article)
     session.flush()
 
@@ -95,13 +99,32 @@ def publish_due(session: Session, now: datetime) -> int:
     due = session.scalars(
         select(Article).where(Article.status == "scheduled", Article.published_at <= now)
     ).all()
-    rules = queries.section_rules(session)
     for article in due:
         before = queries.placement(article)
         article.status = "published"
-        store.mark_dirty(session, affected(before, queries.placement(article), rules), now)
+        _changed(session, article, before, queries.placement(article), None, now)
     session.flush()
     return len(due)
+
+
+def _changed(
+    session: Session,
+    article: Article,
+    before: Placement,
+    after: Placement,
+    published_before: datetime | None,
+    now: datetime,
+) -> None:
+    """Mark every feed the change touches, and leave tombstones where the article left."""
+    keys = affected(before, after, queries.section_rules(session))
+    times = [t for t in (published_before, article.published_at) if t is not None]
+    store.mark_dirty(session, keys, now, touched=min(times, default=None))
+    if before.visible and not after.visible:
+        # Retracted or deleted: partners that republished it must learn to take it down.
+        for key in feeds_of(before, queries.section_rules(session)):
+            session.merge(Tombstone(uid=article.uid, key=key.path, deleted_at=now))
+    elif after.visible:
+        session.execute(delete(Tombstone).where(Tombstone.uid == article.uid))
 
 
 def feeds_of_article(session: Session, article: Article) -> list[FeedKey]:
@@ -130,7 +153,9 @@ def _apply(
     if values.get("summary") is not None:
         values["summary"] = text.clean_multiline(values["summary"])
     if values.get("content_html") is not None:
-        values["content_html"] = text.sanitize_html(values["content_html"])
+        # Relative links in a body would point nowhere once the item is in a feed reader.
+        base = values.get("link") or article.link or settings.site_url
+        values["content_html"] = text.sanitize_html(values["content_html"], base_url=base)
     for name in ("author", "source", "original_source", "link"):
         if name in values and not values[name]:
             values[name] = None
@@ -159,7 +184,8 @@ def _apply(
     after = queries.placement(article)
     if before == after and item_before == queries.to_item(article, settings):
         return  # nothing a reader sees changed: leave every feed's bytes alone
-    store.mark_dirty(session, affected(before, after, queries.section_rules(session)), now)
+    published_before = item_before.published if item_before is not None else None
+    _changed(session, article, before, after, published_before, now)
 
 
 def _apply_slug(session: Session, article: Article, slug: str | None, settings: Settings) -> None:

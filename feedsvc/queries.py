@@ -9,9 +9,17 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from feedsvc.config import Settings
-from feedsvc.models import Article, Section, Tag, article_sections, article_tags, section_rule_tags
+from feedsvc.models import (
+    Article,
+    Section,
+    Tag,
+    Tombstone,
+    article_sections,
+    article_tags,
+    section_rule_tags,
+)
 from feedsvc.routing import Placement, SectionRule
-from feedsvc.types import FORMATS, Category, FeedKey, FeedMeta, ItemData
+from feedsvc.types import FORMATS, Category, DeletedEntry, FeedKey, FeedMeta, ItemData
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -39,7 +47,7 @@ def all_feed_keys(session: Session) -> set[FeedKey]:
     return keys
 
 
-def _membership(session: Session, key: FeedKey) -> ColumnElement[bool] | None:
+def membership(session: Session, key: FeedKey) -> ColumnElement[bool] | None:
     """The SQL form of routing.feeds_of for one feed; None if the feed does not exist."""
     if key.kind == "all":
         return Article.status == "published"
@@ -63,28 +71,29 @@ def _membership(session: Session, key: FeedKey) -> ColumnElement[bool] | None:
     return (Article.status == "published") & or_(Article.id.in_(placed), Article.id.in_(by_rule))
 
 
-def feed_articles(session: Session, key: FeedKey, limit: int) -> list[Article] | None:
-    """The newest `limit` articles of a feed, newest first; None if the feed does not exist."""
-    condition = _membership(session, key)
-    if condition is None:
-        return None
-    stmt = (
-        select(Article)
-        .where(condition)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(limit)
+def deleted_entries(session: Session, key: FeedKey, since: datetime) -> tuple[DeletedEntry, ...]:
+    """Tombstones of the items that left this feed by retraction or deletion since `since`."""
+    rows = session.execute(
+        select(Tombstone.uid, Tombstone.deleted_at)
+        .where(Tombstone.key == key.path, Tombstone.deleted_at >= since)
+        .order_by(Tombstone.deleted_at.desc(), Tombstone.uid)
     )
-    return list(session.scalars(stmt))
+    return tuple(DeletedEntry(uid, when) for uid, when in rows)
 
 
 def to_item(article: Article, settings: Settings) -> ItemData:
     published = article.published_at or article.created_at
+    content = article.content_html
+    if len(content.encode()) > settings.item_content_max_bytes:
+        # One huge body would push a whole document past what readers accept; the item
+        # keeps its summary and its link to the full article.
+        content = ""
     return ItemData(
         id=article.uid,
         title=article.title,
         link=article.link or settings.article_url.format(slug=article.slug),
         summary=article.summary,
-        content_html=article.content_html,
+        content_html=content,
         published=published,
         updated=max(article.updated_at, published),
         author=article.author,

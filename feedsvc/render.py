@@ -30,7 +30,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from feedsvc.types import FORMATS, MEDIA_TYPES, FeedMeta, Format, ItemData, Rendered
 
@@ -41,6 +43,10 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 # The complement of XML 1.0's Char production. Lone surrogates (U+D800-U+DFFF) fall outside
 # it too, and they would also break UTF-8 encoding of the JSON Feed.
 _XML_INVALID = re.compile(r"[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 
 # feedgen formats RSS dates by switching the *process-wide* locale to C and back. Two
 # threads interleaving that dance can leave the process stuck in the C locale, so every
@@ -166,9 +172,71 @@ def _xml_feed(meta: FeedMeta, items: Sequence[ItemData], fmt: Format) -> bytes:
             # RSS <category> text is the label; Atom gets term=slug and label=name.
             fe.category(term=cat.term, label=cat.label)
 
+    # Registered after the entries: feedgen would try to attach it to each entry as well.
+    fg.register_extension("feedsvc", _Extras, BaseEntryExtension)
+    fg.feedsvc.meta, fg.feedsvc.fmt = meta, fmt
+
     with _FEEDGEN_LOCK:
         body: bytes = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
     return body
+
+
+class _Extras(BaseExtension):  # type: ignore[misc]
+    """What feedgen cannot write: archive links, fh:archive, tombstones, the stylesheet.
+
+    feedgen calls the hooks with the root element before it appends the entries, which is
+    where RFC 4287 wants extension elements anyway.
+    """
+
+    meta: FeedMeta
+    fmt: Format
+
+    def extend_ns(self) -> dict[str, str]:
+        # Declare only the namespaces this document uses.
+        namespaces = {}
+        if self.meta.paging is not None and self.meta.paging.archive:
+            namespaces["fh"] = HISTORY_NS
+        if self.fmt == "atom" and self.meta.deleted:
+            namespaces["at"] = TOMBSTONES_NS
+        return namespaces
+
+    def extend_rss(self, root: Any) -> Any:
+        self._extend(root, root.find("channel"), f"{{{ATOM_NS}}}link")
+        return root
+
+    def extend_atom(self, root: Any) -> Any:
+        # feedgen writes Atom elements unqualified under a literal xmlns attribute, so ours
+        # follow suit; a qualified name would come out with a stray ns0: prefix.
+        self._extend(root, root, "link")
+        for gone in self.meta.deleted:
+            etree.SubElement(
+                root,
+                f"{{{TOMBSTONES_NS}}}deleted-entry",
+                ref=gone.ref,
+                when=gone.when.isoformat(),
+            )
+        return root
+
+    def _extend(self, root: Any, parent: Any, link_tag: str) -> None:
+        meta, fmt = self.meta, self.fmt
+        if meta.stylesheet:
+            href = meta.stylesheet.replace("&", "&amp;").replace('"', "&quot;")
+            root.addprevious(
+                etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"')
+            )
+        paging = meta.paging
+        if paging is None:
+            return
+        links = {
+            "current": paging.current if paging.archive else None,
+            "prev-archive": paging.prev_archive,
+            "next-archive": paging.next_archive,
+        }
+        for rel, urls in links.items():
+            if urls is not None:
+                etree.SubElement(parent, link_tag, href=urls[fmt], rel=rel, type=MEDIA_TYPES[fmt])
+        if paging.archive:
+            etree.SubElement(parent, f"{{{HISTORY_NS}}}archive")
 
 
 # --- JSON Feed 1.1, by hand --------------------------------------------------------------
@@ -189,6 +257,10 @@ def _json_feed(meta: FeedMeta, items: Sequence[ItemData]) -> bytes:
             "description": meta.description,
             "language": meta.language,
             "authors": [{"name": _feed_author(meta)}],
+            # JSON Feed pages towards older items: our previous archive page.
+            "next_url": meta.paging.prev_archive["json"]
+            if meta.paging and meta.paging.prev_archive
+            else None,
         }
     )
     # "items" is required even when empty, so it bypasses _compact.
@@ -199,6 +271,9 @@ def _json_feed(meta: FeedMeta, items: Sequence[ItemData]) -> bytes:
                 "url": item.link,
                 "title": item.title,
                 "content_html": item.content_html,
+                # JSON Feed 1.1 wants content on every item; without a body, the summary
+                # (or the title) stands in as plain text.
+                "content_text": None if item.content_html else (item.summary or item.title),
                 "summary": item.summary,
                 "date_published": item.published.isoformat(),
                 "date_modified": item.updated.isoformat(),

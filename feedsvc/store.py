@@ -13,20 +13,32 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, load_only
 
-from feedsvc.models import FeedState, Lease, RenderedFeed
-from feedsvc.types import FeedKey, Format, Rendered
+from feedsvc.models import ArchivePage, FeedState, Lease, RenderedFeed, Tombstone
+from feedsvc.types import FeedKey, Format, Rendered, parse_document_path
 
 
-def mark_dirty(session: Session, keys: Iterable[FeedKey], now: datetime) -> None:
-    """Mark feeds for rendering; part of the caller's (edit's) transaction."""
+def mark_dirty(
+    session: Session,
+    keys: Iterable[FeedKey],
+    now: datetime,
+    touched: datetime | None = None,
+) -> None:
+    """Mark feeds for rendering; part of the caller's (edit's) transaction.
+
+    `touched` is the publication time of the oldest item the edit changed, if it may sit
+    in an archive page: pages from there on are rendered again.
+    """
     for key in sorted(set(keys)):
         state = session.get(FeedState, key.path, with_for_update=True)
         if state is None:
-            session.add(FeedState(key=key.path, dirty=True, generation=1, changed_at=now))
+            state = FeedState(key=key.path, dirty=True, generation=1, changed_at=now)
+            session.add(state)
         else:
             state.dirty = True
             state.generation += 1
             state.changed_at = max(state.changed_at, now)
+        if touched is not None:
+            state.touched_from = min(state.touched_from or touched, touched)
     session.flush()
 
 
@@ -35,13 +47,24 @@ class Claim:
     key: FeedKey
     generation: int
     changed_at: datetime
+    touched_from: datetime | None = None
 
 
 def dirty_feeds(session: Session, limit: int | None = 500) -> list[Claim]:
     rows = session.scalars(
         select(FeedState).where(FeedState.dirty.is_(True)).order_by(FeedState.key).limit(limit)
     )
-    return [Claim(FeedKey.from_path(r.key), r.generation, r.changed_at) for r in rows]
+    return [
+        Claim(FeedKey.from_path(r.key), r.generation, r.changed_at, r.touched_from) for r in rows
+    ]
+
+
+def claim_for(session: Session, key: FeedKey) -> Claim | None:
+    """The feed's dirty mark as a claim, or None when it is clean."""
+    state = session.get(FeedState, key.path)
+    if state is None or not state.dirty:
+        return None
+    return Claim(key, state.generation, state.changed_at, state.touched_from)
 
 
 def changed_at(session: Session, key: FeedKey) -> datetime | None:
@@ -53,7 +76,7 @@ def settle(session: Session, claim: Claim) -> bool:
     result = session.execute(
         update(FeedState)
         .where(FeedState.key == claim.key.path, FeedState.generation == claim.generation)
-        .values(dirty=False)
+        .values(dirty=False, touched_from=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -66,9 +89,13 @@ def save_rendered(
     last_modified: datetime,
     now: datetime,
     render_ms: float,
+    page: int | None = None,
+    sealed: bool = False,
+    variant: str | None = None,
 ) -> bool:
     """Store a rendering; returns False (and writes nothing) when the bytes are unchanged."""
-    row = session.get(RenderedFeed, (key.path, fmt))
+    path = key.document_path(page, variant)
+    row = session.get(RenderedFeed, (path, fmt))
     if row is not None and row.etag == rendered.etag:
         return False
     if row is not None and last_modified <= row.last_modified:
@@ -77,7 +104,7 @@ def save_rendered(
     # mtime=0 makes the gzip bytes a function of the body alone.
     body_gzip = gzip.compress(rendered.body, compresslevel=9, mtime=0)
     if row is None:
-        row = RenderedFeed(key=key.path, format=fmt)
+        row = RenderedFeed(key=path, format=fmt)
         session.add(row)
     row.body = rendered.body
     row.body_gzip = body_gzip
@@ -86,35 +113,68 @@ def save_rendered(
     row.item_count = rendered.item_count
     row.rendered_at = now
     row.render_ms = render_ms
+    row.sealed = sealed
     session.flush()
     return True
 
 
-def load_rendered(session: Session, key: FeedKey, fmt: Format) -> RenderedFeed | None:
-    return session.get(RenderedFeed, (key.path, fmt))
+def load_rendered(
+    session: Session,
+    key: FeedKey,
+    fmt: Format,
+    page: int | None = None,
+    variant: str | None = None,
+) -> RenderedFeed | None:
+    return session.get(RenderedFeed, (key.document_path(page, variant), fmt))
 
 
-def load_validators(session: Session, key: FeedKey, fmt: Format) -> RenderedFeed | None:
+def load_validators(
+    session: Session,
+    key: FeedKey,
+    fmt: Format,
+    page: int | None = None,
+    variant: str | None = None,
+) -> RenderedFeed | None:
     """The row without its bodies: enough to answer a conditional GET with 304."""
+    validators = (
+        RenderedFeed.etag,
+        RenderedFeed.last_modified,
+        RenderedFeed.item_count,
+        RenderedFeed.sealed,
+    )
     return session.scalar(
         select(RenderedFeed)
-        .options(load_only(RenderedFeed.etag, RenderedFeed.last_modified, RenderedFeed.item_count))
-        .where(RenderedFeed.key == key.path, RenderedFeed.format == fmt)
+        .options(load_only(*validators))
+        .where(RenderedFeed.key == key.document_path(page, variant), RenderedFeed.format == fmt)
     )
+
+
+def drop_pages(session: Session, key: FeedKey, pages: Iterable[int]) -> None:
+    for page in pages:
+        path = key.document_path(page)
+        session.execute(
+            delete(RenderedFeed).where(
+                (RenderedFeed.key == path) | RenderedFeed.key.like(f"{path}@%")
+            )
+        )
 
 
 def stored_keys(session: Session) -> set[FeedKey]:
     paths = set(session.scalars(select(FeedState.key)))
     paths.update(session.scalars(select(RenderedFeed.key).distinct()))
-    return {FeedKey.from_path(p) for p in paths}
+    return {parse_document_path(p)[0] for p in paths}
 
 
 def forget(session: Session, keys: Iterable[FeedKey]) -> None:
     """Remove feeds that no longer exist (a deleted tag or section, a renamed slug)."""
-    paths = [k.path for k in keys]
-    if paths:
-        session.execute(delete(RenderedFeed).where(RenderedFeed.key.in_(paths)))
-        session.execute(delete(FeedState).where(FeedState.key.in_(paths)))
+    for key in keys:
+        others = RenderedFeed.key.like(f"{key.path}/archive/%") | RenderedFeed.key.like(
+            f"{key.path}@%"
+        )
+        session.execute(delete(RenderedFeed).where((RenderedFeed.key == key.path) | others))
+        session.execute(delete(FeedState).where(FeedState.key == key.path))
+        session.execute(delete(ArchivePage).where(ArchivePage.key == key.path))
+        session.execute(delete(Tombstone).where(Tombstone.key == key.path))
 
 
 def acquire_lease(
@@ -145,6 +205,27 @@ def acquire_lease(
         session.flush()
         return 1
     return None
+
+
+def hold_lease(
+    session: Session, name: str, holder: str, token: int, now: datetime, ttl: timedelta
+) -> bool:
+    """Renew the lease if `holder` still has it under `token` (the fencing check).
+
+    Run inside the transaction whose work depends on leadership: on PostgreSQL the renewed
+    row stays locked until that transaction ends, so no one can take over in between.
+    """
+    renewed = session.execute(
+        update(Lease)
+        .where(
+            Lease.name == name,
+            Lease.holder == holder,
+            Lease.token == token,
+            Lease.expires_at > now,
+        )
+        .values(expires_at=now + ttl)
+    )
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
 
 def release_lease(session: Session, name: str, holder: str, now: datetime) -> None:

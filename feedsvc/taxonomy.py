@@ -7,19 +7,20 @@ the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from feedsvc import queries, store, text
 from feedsvc.errors import Conflict, Invalid, NotFound
-from feedsvc.models import Article, Section, Tag, article_tags
+from feedsvc.models import Article, Section, Tag, TagAlias, article_tags
 from feedsvc.routing import feeds_of
 from feedsvc.types import FeedKey
 
 MAX_NAME = 100
+EVERY_PAGE = datetime.min.replace(tzinfo=UTC)
 
 
 def clean_name(raw: str, field: str = "name") -> str:
@@ -65,6 +66,7 @@ def _new_tag(session: Session, name: str, slug: str | None, now: datetime) -> Ta
     tag = Tag(name=name, slug=_choose_slug(session, Tag, name, slug), created_at=now)
     session.add(tag)
     session.flush()
+    _drop_alias(session, tag.slug)  # a live tag wins over an old slug of another
     # However the tag came to be (API, an article, a section rule), its feed must exist.
     store.mark_dirty(session, [FeedKey.tag(tag.slug)], now)
     return tag
@@ -75,11 +77,66 @@ def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datet
     old_key = FeedKey.tag(tag.slug)
     _rename(session, Tag, tag, fields)
     # Every item carrying the tag shows its label, so every feed holding one changes.
-    touched = _feeds_of_articles(session, _articles_tagged(session, tag.id))
+    articles = _articles_tagged(session, tag.id)
+    touched = _feeds_of_articles(session, articles)
     if old_key.slug != tag.slug:
         store.forget(session, [old_key])
-    store.mark_dirty(session, touched | {FeedKey.tag(tag.slug)}, now)
+        _drop_alias(session, tag.slug)
+        # The old feed URL keeps working: web/feeds.py answers it with a 301.
+        session.add(TagAlias(slug=old_key.slug, tag_id=tag.id, created_at=now))
+        session.flush()
+    store.mark_dirty(session, touched | {FeedKey.tag(tag.slug)}, now, _oldest(articles))
     return tag
+
+
+def rename_tag(session: Session, ref: str, new_name: str, now: datetime) -> Tag:
+    """Rename a tag; its slug follows the new name and the old slug redirects."""
+    tag = get_tag(session, ref)
+    name = clean_name(new_name)
+    slug = text.unique_slug(
+        text.slugify(name),
+        lambda s: s != tag.slug and session.scalar(select(Tag.id).where(Tag.slug == s)) is not None,
+        "tag",
+    )
+    return update_tag(session, tag.slug, {"name": name, "slug": slug}, now)
+
+
+def merge_tags(session: Session, source_ref: str, target_ref: str, now: datetime) -> Tag:
+    """Fold `source` into `target`: its articles and section rules carry `target` instead,
+    and its feed URLs (and any older slugs of it) redirect to `target`'s feed."""
+    source, target = get_tag(session, source_ref), get_tag(session, target_ref)
+    if source.id == target.id:
+        raise Invalid.field("target", "must be another tag than the one merged into it")
+    articles = _articles_tagged(session, source.id)
+    ruled = _sections_ruled_by(session, source)
+    touched = _feeds_of_articles(session, articles)
+    touched |= {FeedKey.section(s.slug) for s in ruled}
+    for tags in [*(a.tags for a in articles), *(s.rule_tags for s in ruled)]:
+        if target not in tags:
+            tags.append(target)
+        tags.remove(source)
+    session.flush()
+    session.execute(update(TagAlias).where(TagAlias.tag_id == source.id).values(tag_id=target.id))
+    old_slug = source.slug
+    session.delete(source)
+    session.flush()
+    session.add(TagAlias(slug=old_slug, tag_id=target.id, created_at=now))
+    for article in articles:
+        session.refresh(article)
+    touched |= _feeds_of_articles(session, articles)
+    store.forget(session, [FeedKey.tag(old_slug)])
+    keys = (touched - {FeedKey.tag(old_slug)}) | {FeedKey.tag(target.slug)}
+    store.mark_dirty(session, keys, now, _oldest(articles))
+    return target
+
+
+def _oldest(articles: Iterable[Article]) -> datetime | None:
+    """The oldest publication among articles an edit changed: archive pages from there."""
+    return min((a.published_at for a in articles if a.published_at), default=None)
+
+
+def _drop_alias(session: Session, slug: str) -> None:
+    session.execute(delete(TagAlias).where(TagAlias.slug == slug))
 
 
 def delete_tag(session: Session, ref: str, now: datetime) -> None:
@@ -93,7 +150,7 @@ def delete_tag(session: Session, ref: str, now: datetime) -> None:
         session.refresh(article)
     touched |= _feeds_of_articles(session, articles)
     store.forget(session, [FeedKey.tag(tag.slug)])
-    store.mark_dirty(session, touched - {FeedKey.tag(tag.slug)}, now)
+    store.mark_dirty(session, touched - {FeedKey.tag(tag.slug)}, now, _oldest(articles))
 
 
 def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -> Section:
@@ -120,8 +177,9 @@ def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: d
     session.flush()
     if old_key.slug != section.slug:
         store.forget(session, [old_key])
-    # Name, description or rule: the section's own feed is the only one that can change.
-    store.mark_dirty(session, [FeedKey.section(section.slug)], now)
+    # Name, description or rule: the section's own feed is the only one that can change,
+    # but a rule can move articles of any age, so every archive page is rendered again.
+    store.mark_dirty(session, [FeedKey.section(section.slug)], now, EVERY_PAGE)
     return section
 
 

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from functools import cache
 from itertools import groupby
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 import opencc
@@ -29,6 +30,7 @@ __all__ = [
     "sanitize_html",
     "slugify",
     "strip_xml_invalid",
+    "to_simplified",
     "unique_slug",
 ]
 
@@ -99,8 +101,32 @@ def clean_multiline(s: str) -> str:
     return _EXTRA_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
-def sanitize_html(html: str) -> str:
+# Attributes holding a URL a feed reader follows; relative ones are resolved at ingest.
+_URL_ATTRIBUTES = frozenset({("a", "href"), ("img", "src")})
+
+
+def _absolutiser(base_url: str) -> Callable[[str, str, str], str | None]:
+    if urlsplit(base_url).scheme not in ("http", "https"):
+        raise ValueError(f"base_url must be an absolute http(s) URL, not {base_url!r}")
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if (tag, attribute) not in _URL_ATTRIBUTES:
+            return value
+        absolute = urljoin(base_url, value.strip())
+        # nh3 checks schemes before this filter runs and never re-checks what it returns, so
+        # the result is checked here: a URL this filter cannot vouch for is dropped.
+        return absolute if urlsplit(absolute).scheme in _URL_SCHEMES else None
+
+    return resolve
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
     """Reduce editor HTML to the allow-listed tags and attributes; return an HTML fragment.
+
+    With ``base_url`` (an absolute http(s) URL: the article's canonical link, else the
+    site's), relative ``a href`` and ``img src`` become absolute. Feed readers resolve
+    relative references against the feed's or their own base, never the article's page, so
+    feeds must carry absolute URLs (the W3C feed validator flags relative ones).
 
     The result is HTML serialisation (``<br>``, ``&nbsp;``), not XHTML: embed it as escaped
     text or CDATA, never as inline XML.
@@ -113,6 +139,7 @@ def sanitize_html(html: str) -> str:
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_absolutiser(base_url) if base_url else None,
     )
     # The parser decodes character references, so "&#1;" or "&#xFFFE;" in the input comes out
     # as a raw illegal character; the pre-pass cannot see those.
@@ -128,7 +155,8 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-def _to_simplified(han: str) -> str:
+def to_simplified(han: str) -> str:
+    """Convert Traditional characters to Simplified (OpenCC t2s); others pass through."""
     converted: str = _t2s().convert(han)
     return converted
 
@@ -137,7 +165,7 @@ def _romanise(han: str) -> str:
     # NORMAL style writes ü as "v" (綠 -> "lv", 女 -> "nv"). Kept: it is the convention
     # Chinese users type in every pinyin IME, and it keeps 綠/路 ("lv"/"lu") apart where a
     # plain "u" would merge them. Characters pypinyin has no reading for are dropped.
-    syllables = lazy_pinyin(_to_simplified(han), style=Style.NORMAL, errors="ignore")
+    syllables = lazy_pinyin(to_simplified(han), style=Style.NORMAL, errors="ignore")
     return _NON_ALNUM.sub("", "".join(_ascii_fold(syl) for syl in syllables))
 
 

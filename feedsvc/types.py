@@ -57,8 +57,23 @@ class FeedKey:
                 return cls(kind, path[len(prefix) :])
         raise ValueError(f"not a feed path: {path!r}")
 
+    def document_path(self, page: int | None, variant: str | None = None) -> str:
+        """The storage path of a document: the current one (page None) or an RFC 5005
+        archive page, in the original script or a variant (zh-hans, zh-hant)."""
+        path = self.path if page is None else f"{self.path}/archive/{page}"
+        return path if variant is None else f"{path}@{variant}"
+
     def __str__(self) -> str:
         return self.path
+
+
+def parse_document_path(path: str) -> tuple[FeedKey, int | None]:
+    """Invert FeedKey.document_path (the variant is dropped); ValueError for anything else."""
+    path = path.partition("@")[0]
+    stem, marker, page = path.rpartition("/archive/")
+    if marker and page.isdigit() and not page.startswith("0"):
+        return FeedKey.from_path(stem), int(page)
+    return FeedKey.from_path(path), None
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,24 @@ class ItemData:
 
 
 @dataclass(frozen=True)
+class Paging:
+    """RFC 5005 links of one document, as absolute URLs per format."""
+
+    current: dict[Format, str] = field(hash=False)
+    prev_archive: dict[Format, str] | None = field(default=None, hash=False)
+    next_archive: dict[Format, str] | None = field(default=None, hash=False)
+    archive: bool = False  # this document is an archive page (fh:archive)
+
+
+@dataclass(frozen=True)
+class DeletedEntry:
+    """An item that was retracted or deleted (RFC 6721 at:deleted-entry)."""
+
+    ref: str  # the item's permanent id
+    when: datetime
+
+
+@dataclass(frozen=True)
 class FeedMeta:
     """What a feed says about itself. ``updated`` is data, never the clock."""
 
@@ -100,6 +133,9 @@ class FeedMeta:
     updated: datetime
     generator: str = "feedsvc"
     tz: str = "Asia/Shanghai"  # times render in this zone
+    paging: Paging | None = None
+    deleted: tuple[DeletedEntry, ...] = ()  # Atom only
+    stylesheet: str | None = None  # an XSLT for people who open RSS or Atom in a browser
 
 
 @dataclass(frozen=True)

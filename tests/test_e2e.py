@@ -11,37 +11,36 @@ from __future__ import annotations
 
 import calendar
 import gzip
-import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
 from importlib import resources
 from itertools import pairwise
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 
 import feedparser
 import pytest
 
+from tests.support.service import (
+    HOST,
+    RENDER_INTERVAL,
+    Reply,
+    Service,
+    running_service,
+    service_env,
+    wait_for,
+)
+
 pytestmark = pytest.mark.e2e
 
-FEEDSVC = Path(sys.executable).with_name("feedsvc")
-HOST = "127.0.0.1"
-RENDER_INTERVAL = 1  # seconds between scheduler ticks
-START_TIMEOUT = 30.0
 RENDER_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 
 FORMATS = ("rss", "atom", "json")
 CONTENT_TYPES = {
@@ -62,174 +61,23 @@ PUBLISHED_UTC = "2024-03-01T04:05:06Z"
 PUBLISHED_LOCAL = "2024-03-01T12:05:06+08:00"
 PUBLISHED_RFC822 = "Fri, 01 Mar 2024 12:05:06 +0800"
 
-T = TypeVar("T")
-
 
 # --- the service -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class Service:
-    port: int
-    env: dict[str, str]
-    workdir: Path
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-    ) -> Reply:
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return Reply(response.status, response.headers, response.read())
-        finally:
-            conn.close()
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        return self.request("GET", path, headers)
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _service_env(database: Path) -> dict[str, str]:
-    # No FEEDSVC_* of the caller's shell (a config file, a base URL) may leak in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env.update(
-        FEEDSVC_DATABASE_URL=f"sqlite:///{database}",
-        FEEDSVC_RENDER_INTERVAL_SECONDS=str(RENDER_INTERVAL),
-        FEEDSVC_LEASE_SECONDS="10",  # must outlast the render interval
-    )
-    return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-
-
-def _wait_until_serving(service: Service, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    pending = ["/healthz", "/feeds/all.rss"]
-    while pending:
-        if process.poll() is not None:
-            pytest.fail(
-                f"feedsvc serve exited with {process.returncode} during start-up:\n"
-                f"{service.output()}"
-            )
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"feedsvc serve did not answer 200 on {pending[0]} within {START_TIMEOUT} s:\n"
-                f"{service.output()}"
-            )
-        try:
-            if service.get(pending[0]).status == 200:
-                pending.pop(0)
-                continue
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    svc = Service(port, _service_env(workdir / "feedsvc.db"), workdir, workdir / "serve.log")
-    with svc.log.open("wb") as log:
-        # Output goes to a file: a pipe nobody reads would fill up and stall the server.
-        process = subprocess.Popen(
-            [str(FEEDSVC), "serve", "--host", HOST, "--port", str(port)],
-            env=svc.env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_until_serving(svc, process)
-            yield svc
-        finally:
-            _stop(process)
+    with running_service(workdir, service_env(workdir / "feedsvc.db")) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")
 def editor_token(service: Service) -> str:
-    done = subprocess.run(
-        [str(FEEDSVC), "token", "create", "--role", "editor"],
-        env=service.env,
-        cwd=service.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    token = done.stdout.strip()
-    assert token, "token create printed nothing"
-    assert "\n" not in token, f"stdout is not the token alone: {done.stdout!r}"
-    return token
+    return service.token()
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def api(
-    service: Service, token: str, method: str, path: str, payload: Any = None
-) -> tuple[Reply, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    body = None
-    if payload is not None:
-        headers["Content-Type"] = "application/json"
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    reply = service.request(method, path, headers, body)
-    return reply, (reply.json() if reply.body else None)
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = RENDER_TIMEOUT) -> T:
-    """Call `check` until it returns something other than None or False; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting until {what}")
-        time.sleep(0.2)
 
 
 def parse_feed(body: bytes) -> Any:
@@ -257,7 +105,9 @@ def wait_listing(service: Service, path: str, uid: str, *, present: bool = True)
     """Wait, bounded, until the scheduler has rendered `path` with (or without) item `uid`."""
     state = "lists" if present else "no longer lists"
     return wait_for(
-        lambda: feed_lists(service, path, uid, present=present), f"{path} {state} {uid}"
+        lambda: feed_lists(service, path, uid, present=present),
+        f"{path} {state} {uid}",
+        RENDER_TIMEOUT,
     )
 
 
@@ -299,8 +149,9 @@ def post_article(service: Service, token: str, title: str, tags: list[str]) -> d
         "published_at": PUBLISHED_UTC,
         "tags": tags,
     }
-    reply, article = api(service, token, "POST", "/api/articles", payload)
+    reply = service.api_reply(token, "POST", "/api/articles", payload)
     assert reply.status == 201, reply.body.decode()
+    article = reply.json()
     assert reply.header("Location") == f"/api/articles/{article['id']}"
     assert article["status"] == "published"
     assert [t["name"] for t in article["tags"]] == tags
@@ -328,8 +179,8 @@ def raw_head(service: Service, path: str) -> tuple[int, Message, bytes]:
 def test_list_section_shows_the_ten_tourism_items_newest_first(
     service: Service, editor_token: str
 ) -> None:
-    reply, sections = api(service, editor_token, "GET", "/api/sections")
-    assert reply.status == 200
+    status, sections = service.api(editor_token, "GET", "/api/sections")
+    assert status == 200
     slugs = [s["slug"] for s in sections["items"] if s["name"] == LIST_SECTION]
     assert slugs == [LIST_SLUG]
 
@@ -376,7 +227,7 @@ def test_posted_article_reaches_its_tag_feeds_and_leaves_other_feeds_alone(
     service: Service, editor_token: str
 ) -> None:
     tag = "端到端測試"
-    _, sections = api(service, editor_token, "GET", "/api/sections")
+    _, sections = service.api(editor_token, "GET", "/api/sections")
     (listing,) = [s for s in sections["items"] if s["slug"] == LIST_SLUG]
     assert tag not in listing["rule_any_tags"]  # so the list section must stay untouched
     untouched = [f"/feeds/sections/{LIST_SLUG}.{fmt}" for fmt in FORMATS]
@@ -423,10 +274,11 @@ def test_removing_a_tag_takes_the_article_out_of_that_tag_feed_only(
     tag_feed = f"/feeds/tags/{slugs[removed]}.json"
     wait_listing(service, tag_feed, uid)
 
-    reply, changed = api(
-        service, editor_token, "DELETE", f"/api/articles/{article['id']}/tags/{slugs[removed]}"
+    reply = service.api_reply(
+        editor_token, "DELETE", f"/api/articles/{article['id']}/tags/{slugs[removed]}"
     )
     assert reply.status == 200, reply.body.decode()
+    changed = reply.json()
     assert [t["name"] for t in changed["tags"]] == [kept]
 
     emptied = wait_listing(service, tag_feed, uid, present=False)

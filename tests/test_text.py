@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from xml.etree import ElementTree
 
@@ -191,6 +192,49 @@ def test_sanitize_html_drops_urls_outside_the_scheme_allow_list(href: str) -> No
 def test_sanitize_html_removes_illegal_characters_produced_by_character_references() -> None:
     # nh3 decodes "&#1;" to a raw U+0001 and serialises it as is.
     assert sanitize_html("<p>a&#1;b&#xFFFE;c&#x1F;d\x01e</p>") == "<p>abcde</p>"
+
+
+BASE = "https://news.example.com/articles/2022/zhineng.html"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('<a href="next.html">x</a>', "https://news.example.com/articles/2022/next.html"),
+        ('<a href="../a?b=1#c">x</a>', "https://news.example.com/articles/a?b=1#c"),
+        ('<a href="/about">x</a>', "https://news.example.com/about"),
+        ('<a href="#top">x</a>', BASE + "#top"),
+        ('<a href="//cdn.example.org/p">x</a>', "https://cdn.example.org/p"),
+        ('<a href="https://other.example.org/">x</a>', "https://other.example.org/"),
+        ('<a href="mailto:desk@example.com">x</a>', "mailto:desk@example.com"),
+        ('<img src="img/1.png">', "https://news.example.com/articles/2022/img/1.png"),
+        ('<a href=" page.html ">x</a>', "https://news.example.com/articles/2022/page.html"),
+    ],
+)
+def test_sanitize_html_resolves_relative_urls_against_the_base(raw: str, expected: str) -> None:
+    out = sanitize_html(raw, base_url=BASE)
+    assert re.search(r'(?:href|src)="([^"]*)"', out).group(1) == expected  # type: ignore[union-attr]
+
+
+def test_sanitize_html_without_a_base_leaves_relative_urls_alone() -> None:
+    assert sanitize_html('<a href="next.html">x</a>').startswith('<a href="next.html"')
+
+
+def test_resolving_never_lets_a_dangerous_scheme_through() -> None:
+    out = sanitize_html(
+        '<a href="javascript:alert(1)">a</a><img src="data:image/png;base64,AA">'
+        '<a href="java&#x09;script:alert(1)">b</a>',
+        base_url=BASE,
+    )
+    assert "javascript" not in out
+    assert "data:" not in out
+    assert out.count("href=") == 0
+
+
+@pytest.mark.parametrize("base", ["ftp://example.com/", "/relative/", "example.com"])
+def test_a_base_that_is_not_absolute_http_is_refused(base: str) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        sanitize_html('<a href="x">x</a>', base_url=base)
 
 
 def test_sanitize_html_normalises_and_keeps_non_latin_text() -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, current_app, redirect, request
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from feedsvc import store
 from feedsvc.app import services
-from feedsvc.models import RenderedFeed, Section, Tag
+from feedsvc.models import RenderedFeed, Section, Tag, TagAlias
 from feedsvc.types import FORMATS, MEDIA_TYPES, FeedKey, Format
 from feedsvc.web.problems import problem
 
@@ -45,27 +45,62 @@ def listed_feed(kind: str, name: str) -> Response:
     return _serve(key, ext)
 
 
-def _serve(key: FeedKey, ext: str) -> Response:
+@bp.get("/feeds/all/archive/<name>")
+def site_archive(name: str) -> Response:
+    return _serve_page(FeedKey.site(), name)
+
+
+@bp.get("/feeds/<kind>/<slug>/archive/<name>")
+def listed_archive(kind: str, slug: str, name: str) -> Response:
+    if kind not in KINDS:
+        return _not_found()
+    return _serve_page(FeedKey(KINDS[kind], slug), name)  # type: ignore[arg-type]
+
+
+def _serve_page(key: FeedKey, name: str) -> Response:
+    page, _, ext = name.partition(".")
+    if not page.isdigit() or page.startswith("0"):
+        return _not_found()
+    return _serve(key, ext, int(page))
+
+
+def _serve(key: FeedKey, ext: str, page: int | None = None) -> Response:
     if ext not in FORMATS:
         return _not_found()
     fmt: Format = ext
+    variant = request.args.get("variant") or None
+    if variant is not None and variant not in services().settings.variant_names:
+        names = ", ".join(services().settings.variant_names) or "none"
+        return problem(404, "Not Found", f"no variant {variant!r}; variants: {names}")
     conditional = bool(request.if_none_match or request.if_modified_since)
     with services().sessions() as session:
         # A conditional request usually ends in 304: look at the validators only.
-        row = (store.load_validators if conditional else store.load_rendered)(session, key, fmt)
+        load = store.load_validators if conditional else store.load_rendered
+        row = load(session, key, fmt, page, variant)
         if row is None:
+            if page is not None or variant is not None:
+                return _not_found()
             return _missing(session, key, fmt)
         gzip = request.accept_encodings.quality("gzip") > 0
         etag = _gzip_etag(row.etag) if gzip else row.etag
         if _not_modified(row):
+            _count(key, 304, 0)
             return _headers(Response(status=304), row, etag, gzip=None)
         if conditional:
-            row = store.load_rendered(session, key, fmt)
+            row = store.load_rendered(session, key, fmt, page, variant)
             if row is None:
                 return _not_found()
         body = row.body_gzip if gzip else row.body
     response = Response(body, content_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8")
+    _count(key, 200, 0 if request.method == "HEAD" else len(body))
     return _headers(response, row, etag, gzip=gzip)
+
+
+def _count(key: FeedKey, status: int, nbytes: int) -> None:
+    # An in-memory add; feedsvc.traffic writes the totals in batches off the request path.
+    counter = current_app.extensions.get("feedsvc_traffic")
+    if counter is not None:
+        counter.count(key.path, status, nbytes, request.headers.get("User-Agent"))
 
 
 def _not_modified(row: RenderedFeed) -> bool:
@@ -85,7 +120,9 @@ def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None
     settings = services().settings
     response.headers["ETag"] = etag
     response.last_modified = row.last_modified
-    response.headers["Cache-Control"] = f"public, max-age={settings.render_interval_seconds}"
+    # A sealed archive page keeps its items; anything else may change at the next render.
+    max_age = settings.archive_max_age_seconds if row.sealed else settings.render_interval_seconds
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if gzip:
@@ -109,6 +146,14 @@ def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:
     if by_name is not None:
         target = f"{FeedKey(key.kind, by_name).path}.{fmt}"
         return redirect(quote(target), code=301)  # type: ignore[return-value]
+    if key.kind == "tag":  # a slug the tag had before a rename or merge
+        renamed = session.scalar(
+            select(Tag.slug)
+            .join(TagAlias, TagAlias.tag_id == Tag.id)
+            .where(TagAlias.slug == key.slug)
+        )
+        if renamed is not None:
+            return redirect(f"{FeedKey.tag(renamed).path}.{fmt}", code=301)  # type: ignore[return-value]
     return _not_found()
 
 

@@ -17,7 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
+    with op.batch_alter_table("feed_states", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("touched_from", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("rendered_feeds", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("sealed", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "archive_pages",
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -37,6 +42,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("tombstones")
     op.drop_table("archive_pages")
+    with op.batch_alter_table("rendered_feeds", schema=None) as batch_op:
+        batch_op.drop_column("sealed")
+    with op.batch_alter_table("feed_states", schema=None) as batch_op:
+        batch_op.drop_column("touched_from")

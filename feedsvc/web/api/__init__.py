@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, request
 
 from feedsvc import tokens
 from feedsvc.app import services
+from feedsvc.errors import Invalid, NotFound
 from feedsvc.web.api import articles, preview, taxonomy
 from feedsvc.web.problems import problem
 
@@ -43,3 +44,15 @@ def authenticate() -> Response | None:
         return problem(403, "Forbidden", f"the {role} role cannot use the editor API")
     g.role = role
     return None
+
+
+@bp.before_request
+def refuse_nul() -> None:
+    # PostgreSQL text cannot hold NUL, so a lookup by such text fails in the driver (a 500).
+    # Stored names, slugs and statuses never contain one: a ref with NUL names nothing.
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise NotFound(f"no {name} {value!r}")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value:
+            raise Invalid.field(name, "must not contain NUL characters")

@@ -10,20 +10,40 @@ from sqlalchemy.orm import Session
 
 from feedsvc import publishing, taxonomy
 from feedsvc.app import services
-from feedsvc.errors import NotFound
+from feedsvc.errors import Invalid, NotFound
+from feedsvc.ingest import clean_fields
 from feedsvc.models import Article, article_sections, article_tags
 from feedsvc.web import schemas
-from feedsvc.web.api.common import article_json, created, feed_urls, parse_body, write
+from feedsvc.web.api.common import (
+    article_json,
+    article_out,
+    created,
+    feed_urls,
+    parse_body,
+    write,
+)
 
 bp = Blueprint("articles", __name__)
 MAX_PAGE = 200
+# Larger numbers fail in the database driver (a 500), so such ids are not found and such
+# offsets are clamped. Ids are Integer columns: 32 bits on PostgreSQL. OFFSET takes 64.
+MAX_ID = 2**31 - 1
+MAX_INT = 2**63 - 1
+
+
+@bp.before_request
+def no_impossible_ids() -> None:
+    # Runs after the api blueprint's token check: a parent's hooks run before a child's.
+    article_id = (request.view_args or {}).get("article_id", 0)
+    if article_id > MAX_ID:
+        raise NotFound(f"no article {article_id}")
 
 
 @bp.get("/articles")
 def list_articles() -> Response:
     args = request.args
     limit = max(1, min(args.get("limit", 50, type=int) or 50, MAX_PAGE))
-    offset = max(args.get("offset", 0, type=int) or 0, 0)
+    offset = max(0, min(args.get("offset", 0, type=int) or 0, MAX_INT))
     stmt = select(Article)
     if args.get("status"):
         stmt = stmt.where(Article.status == args["status"])
@@ -47,10 +67,37 @@ def list_articles() -> Response:
 
 @bp.post("/articles")
 def create_article() -> Response:
+    if "clean" in request.args:
+        return create_from_source(request.args["clean"])
     data = parse_body(schemas.ArticleCreate).model_dump(exclude_unset=True)
     settings = services().settings
     article = write(lambda s, now: publishing.create_article(s, data, now, settings))
     return created(article_json(article), f"/api/articles/{article.id}")
+
+
+def create_from_source(clean: str) -> Response:
+    """Clean title, summary, body and credits like the importer; answer with the warnings.
+
+    With warnings, a published or scheduled article is held back as a draft unless the
+    body says ``"accept_warnings": true``.
+    """
+    if clean != "source":
+        raise Invalid.field("clean", "the only cleaning offered is 'source'")
+    data = parse_body(schemas.SourceArticleCreate).model_dump(exclude_unset=True)
+    accept = data.pop("accept_warnings", False)
+    settings = services().settings
+    fields, warnings, _ = clean_fields(data, base_url=data.get("link") or settings.site_url)
+    requested = fields.get("status", "draft")
+    held = bool(warnings) and not accept and requested in ("published", "scheduled")
+    if held:
+        fields["status"] = "draft"
+    article = write(lambda s, now: publishing.create_article(s, fields, now, settings))
+    body = schemas.SourceArticleOut(
+        **dict(article_out(article)),
+        warnings=[schemas.CleanWarning(**w.to_json()) for w in warnings],
+        held_as_draft=held,
+    )
+    return created(body.model_dump(mode="json"), f"/api/articles/{article.id}")
 
 
 @bp.get("/articles/<int:article_id>")
@@ -105,5 +152,8 @@ def article_feeds(article_id: int) -> Response:
     with services().sessions() as session:
         article = publishing.get_article(session, article_id)
         keys = publishing.feeds_of_article(session, article)
-    feeds = [{"key": k.path, "kind": k.kind, "slug": k.slug, "urls": feed_urls(k)} for k in keys]
-    return jsonify({"article": article_id, "status": article.status, "feeds": feeds})
+    feeds = [
+        schemas.ArticleFeed(key=k.path, kind=k.kind, slug=k.slug, urls=feed_urls(k)) for k in keys
+    ]
+    body = schemas.ArticleFeeds(article=article_id, status=article.status, feeds=feeds)  # type: ignore[arg-type]
+    return jsonify(body.model_dump(mode="json"))

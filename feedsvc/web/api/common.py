@@ -1,11 +1,11 @@
-"""What the API views share: reading bodies, running writes, writing JSON."""
+"""What the API views share: reading bodies, running writes, JSON via web/schemas.py models."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from flask import Response, jsonify, request
@@ -16,7 +16,8 @@ from feedsvc.app import services
 from feedsvc.db import transaction
 from feedsvc.errors import FeedsvcError
 from feedsvc.models import Article, Section, Tag
-from feedsvc.types import FORMATS, FeedKey
+from feedsvc.types import FeedKey
+from feedsvc.web import schemas
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,6 +56,12 @@ def write(work: Callable[[Session, datetime], Any]) -> Any:
         return work(session, request_time())
 
 
+@overload
+def time_json(value: datetime) -> str: ...
+@overload
+def time_json(value: None) -> None: ...
+@overload
+def time_json(value: datetime | None) -> str | None: ...
 def time_json(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -62,44 +69,52 @@ def time_json(value: datetime | None) -> str | None:
 
 
 def tag_json(tag: Tag) -> dict[str, Any]:
-    return {"name": tag.name, "slug": tag.slug, "feed": feed_urls(FeedKey.tag(tag.slug))}
+    out = schemas.TagOut(name=tag.name, slug=tag.slug, feed=feed_urls(FeedKey.tag(tag.slug)))
+    return out.model_dump(mode="json")
 
 
 def section_json(section: Section) -> dict[str, Any]:
-    return {
-        "name": section.name,
-        "slug": section.slug,
-        "description": section.description,
-        "rule_any_tags": [t.name for t in section.rule_tags],
-        "feed": feed_urls(FeedKey.section(section.slug)),
-    }
+    return schemas.SectionOut(
+        name=section.name,
+        slug=section.slug,
+        description=section.description,
+        rule_any_tags=[t.name for t in section.rule_tags],
+        feed=feed_urls(FeedKey.section(section.slug)),
+    ).model_dump(mode="json")
 
 
 def article_json(article: Article) -> dict[str, Any]:
-    return {
-        "id": article.id,
-        "uid": article.uid,
-        "slug": article.slug,
-        "title": article.title,
-        "summary": article.summary,
-        "content_html": article.content_html,
-        "author": article.author,
-        "source": article.source,
-        "original_source": article.original_source,
-        "link": article.link,
-        "language": article.language,
-        "status": article.status,
-        "published_at": time_json(article.published_at),
-        "updated_at": time_json(article.updated_at),
-        "created_at": time_json(article.created_at),
-        "tags": [{"name": t.name, "slug": t.slug} for t in article.tags],
-        "sections": [{"name": s.name, "slug": s.slug} for s in article.sections],
-    }
+    return article_out(article).model_dump(mode="json")
 
 
-def feed_urls(key: FeedKey) -> dict[str, str]:
+def article_out(article: Article) -> schemas.ArticleOut:
+    """The API's view of an article; the model's schema is the one the OpenAPI document shows."""
+    return schemas.ArticleOut(
+        id=article.id,
+        uid=article.uid,
+        slug=article.slug,
+        title=article.title,
+        summary=article.summary,
+        content_html=article.content_html,
+        author=article.author,
+        source=article.source,
+        original_source=article.original_source,
+        link=article.link,
+        language=article.language,
+        status=article.status,  # type: ignore[arg-type]  # the column holds only Status values
+        published_at=time_json(article.published_at),
+        updated_at=time_json(article.updated_at),
+        created_at=time_json(article.created_at),
+        tags=[schemas.TagRef(name=t.name, slug=t.slug) for t in article.tags],
+        sections=[schemas.SectionRef(name=s.name, slug=s.slug) for s in article.sections],
+    )
+
+
+def feed_urls(key: FeedKey) -> schemas.FeedUrls:
     base = services().settings.public_base
-    return {fmt: f"{base}{key.path}.{fmt}" for fmt in FORMATS}
+    return schemas.FeedUrls(
+        rss=f"{base}{key.path}.rss", atom=f"{base}{key.path}.atom", json=f"{base}{key.path}.json"
+    )
 
 
 def created(body: dict[str, Any], location: str) -> Response:

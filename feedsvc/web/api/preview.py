@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, Response
 
 from feedsvc import regenerate
@@ -22,8 +24,10 @@ def preview(feed: str) -> Response:
         raise NotFound(f"no feed {feed!r}") from None
     if ext not in FORMATS:
         raise NotFound(f"no format {ext!r}; use one of {', '.join(FORMATS)}")
+    # The session is never committed: pages the render would seal are not stored.
     with services().sessions() as session:
-        result = regenerate.render_feed(session, key, services().settings)
+        now = datetime.now(UTC)
+        result = regenerate.render_feed(session, key, services().settings, now, archives_too=False)
     if result is None:
         raise NotFound(f"no feed {key.path}")
     rendered = result.formats[ext]
