@@ -22,6 +22,7 @@ class Services:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     from feedsvc.traffic import TrafficCounter
     from feedsvc.web import api, desk, discovery, feeds, openapi, problems
+    from feedsvc.web.fastpath import FeedCache
 
     settings = settings or Settings.load()
     engine = engine or make_engine(settings.database_url)
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.extensions["feedsvc"].sessions, settings.traffic_flush_seconds
     )
     desk.register(app)
+    app.wsgi_app = FeedCache(app)  # type: ignore[method-assign]
     return app
 
 

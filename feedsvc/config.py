@@ -40,6 +40,8 @@ class Settings:
     tombstone_days: int = 30
     archive_max_age_seconds: int = 86_400
     variants: str = "zh-hans,zh-hant"
+    feed_check_seconds: int = 1
+    feed_cache_bytes: int = 67_108_864
     render_interval_seconds: int = 5
     sweep_interval_seconds: int = 300
     lease_seconds: int = 30

@@ -10,6 +10,7 @@ User-Agent aggregators send, e.g. `Feedly/1.0 (+http://www.feedly.com/fetcher.ht
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -31,6 +32,7 @@ _SUBSCRIBERS = re.compile(r"(\d{1,9})\s+(?:subscribers|readers)\b", re.IGNORECAS
 _PRODUCT = re.compile(r"^\s*([^/\s;()]+)")
 
 
+@functools.lru_cache(maxsize=1024)  # pollers send the same few User-Agents again and again
 def subscribers_of(user_agent: str | None) -> tuple[str, int] | None:
     """(aggregator, subscribers) reported in a User-Agent, or None."""
     if not user_agent:

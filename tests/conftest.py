@@ -61,7 +61,10 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.load(environ={}, overrides={"database_url": database_url, "base_url": BASE_URL})
+    # The feed cache asks the store on every request here, so a test sees a new render at
+    # once; tests/test_fastpath.py covers the interval.
+    overrides = {"database_url": database_url, "base_url": BASE_URL, "feed_check_seconds": 0}
+    return Settings.load(environ={}, overrides=overrides)
 
 
 @pytest.fixture

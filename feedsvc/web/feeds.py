@@ -15,6 +15,7 @@ from feedsvc import store
 from feedsvc.app import services
 from feedsvc.models import RenderedFeed, Section, Tag, TagAlias
 from feedsvc.types import FORMATS, MEDIA_TYPES, FeedKey, Format
+from feedsvc.web.fastpath import accepts_gzip, gzip_etag, not_modified
 from feedsvc.web.problems import problem
 
 bp = Blueprint("feeds", __name__)
@@ -81,11 +82,12 @@ def _serve(key: FeedKey, ext: str, page: int | None = None) -> Response:
             if page is not None or variant is not None:
                 return _not_found()
             return _missing(session, key, fmt)
-        gzip = request.accept_encodings.quality("gzip") > 0
-        etag = _gzip_etag(row.etag) if gzip else row.etag
+        gzip = accepts_gzip(request.headers.get("Accept-Encoding"))
+        etag = gzip_etag(row.etag) if gzip else row.etag
         if _not_modified(row):
             _count(key, 304, 0)
-            return _headers(Response(status=304), row, etag, gzip=None)
+            not_changed = Response(status=304, content_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8")
+            return _headers(not_changed, row, etag, gzip=None)
         if conditional:
             row = store.load_rendered(session, key, fmt, page, variant)
             if row is None:
@@ -104,16 +106,10 @@ def _count(key: FeedKey, status: int, nbytes: int) -> None:
 
 
 def _not_modified(row: RenderedFeed) -> bool:
-    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2); weak comparison.
-    if request.if_none_match:
-        bare = row.etag.strip('"')
-        return bool(
-            request.if_none_match.contains_weak(bare)
-            or request.if_none_match.contains_weak(_gzip_etag(row.etag).strip('"'))
-            or request.if_none_match.star_tag
-        )
-    since = request.if_modified_since
-    return since is not None and row.last_modified.replace(microsecond=0) <= since
+    headers = request.headers
+    return not_modified(
+        row.etag, row.last_modified, headers.get("If-None-Match"), headers.get("If-Modified-Since")
+    )
 
 
 def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None) -> Response:
@@ -128,11 +124,6 @@ def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None
     if gzip:
         response.headers["Content-Encoding"] = "gzip"
     return response
-
-
-def _gzip_etag(etag: str) -> str:
-    # A strong ETag names one representation; the gzip bytes are a different one.
-    return etag[:-1] + '-gz"'
 
 
 def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:
