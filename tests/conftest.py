@@ -6,8 +6,6 @@ the PostgreSQL server named by FEEDSVC_TEST_DATABASE_URL (created and dropped pe
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,14 +13,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import db, demo, tokens
 from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.jobs import Renderer
+from tests.support.databases import fresh_database
 
 BASE_URL = "http://feeds.test"
 
@@ -43,20 +41,8 @@ class Clock:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    server = os.environ.get("FEEDSVC_TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path / 'feedsvc.db'}"
-        return
-    name = f"feedsvc_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,16 +8,11 @@ session. It honours FEEDSVC_TEST_DATABASE_URL exactly as tests/conftest.py does.
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import db, queries
@@ -29,30 +24,12 @@ from feedsvc.types import FeedKey
 from tests.conformance import corpus
 from tests.conformance.documents import Document, Found, discover
 from tests.conftest import BASE_URL, Clock
+from tests.support.databases import fresh_database
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 # Small documents, so the site-wide feed needs RFC 5005 archive pages (where the settings
 # know them) and discovery has links to follow; the corpus' own tag still fits in one.
 SMALL_FEEDS = {"feed_items": 12, "archive_page_items": 5}
-
-
-@contextmanager
-def fresh_database(directory: Path) -> Iterator[str]:
-    """A new empty database: an SQLite file, or one on FEEDSVC_TEST_DATABASE_URL's server."""
-    server = os.environ.get("FEEDSVC_TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{directory / 'feedsvc.db'}"
-        return
-    name = f"feedsvc_conf_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Rendered:
