@@ -18,7 +18,7 @@ from feedsvc.config import Settings
 from feedsvc.db import transaction
 from feedsvc.models import FeedState
 from feedsvc.render import render_all
-from feedsvc.types import FORMATS, FeedKey, FeedMeta, Format, ItemData, Paging, Rendered
+from feedsvc.types import FORMATS, FeedKey, FeedMeta, Format, Paging, Rendered
 from feedsvc.variants import VARIANTS, convert
 
 log = logging.getLogger(__name__)
@@ -60,22 +60,6 @@ class FeedRendering:
         """The current document in every format (what a feed URL serves)."""
         return self.current.formats
 
-    @property
-    def updated(self) -> datetime:
-        return self.current.updated
-
-
-def current_items(
-    session: Session, key: FeedKey, settings: Settings, now: datetime
-) -> list[ItemData] | None:
-    """The items the feed's current document shows after the next render, newest first."""
-    layout = archives.arrange(session, key, settings, now)
-    if layout is None:
-        return None
-    return [
-        queries.to_item(a, settings) for a in archives.articles_by_id(session, layout.current_ids)
-    ]
-
 
 def render_feed(
     session: Session,
@@ -88,8 +72,9 @@ def render_feed(
     """Render a feed from the database as it is now (None if it does not exist).
 
     Seals archive pages that became full (in the caller's transaction). Besides the current
-    document, renders the pages that can have changed: new, open, the two newest, pages
-    holding items edited since `touched_from`, and pages missing from the store.
+    document, renders the pages that can have changed: newly sealed, open, the one before a
+    page that was just added, pages holding items edited since `touched_from`, and pages
+    missing from the store.
     """
     layout = archives.arrange(session, key, settings, now)
     if layout is None:
@@ -101,8 +86,12 @@ def render_feed(
     documents = [current]
     stored = archives.stored_pages(session, key)
     if archives_too:
-        wanted = set(layout.new_pages) | {layout.pages, layout.pages - 1}
-        wanted |= set(range(1, layout.pages + 1)) - stored
+        missing = set(range(1, layout.pages + 1)) - stored
+        wanted = set(layout.new_pages) | missing
+        if layout.open_page is not None:
+            wanted.add(layout.open_page)  # the page still filling
+        if layout.pages in missing:
+            wanted.add(layout.pages - 1)  # a page was added: its neighbour links to it
         if touched_from is not None:
             wanted |= archives.pages_from(layout, touched_from)
         for page in sorted(p for p in wanted if 1 <= p <= layout.pages):

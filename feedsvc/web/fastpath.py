@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, select
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
 
 from feedsvc.app import security_headers
+from feedsvc.config import Settings
 from feedsvc.models import RenderedFeed
 from feedsvc.types import MEDIA_TYPES
 
@@ -70,6 +71,12 @@ def not_modified(
         )
     since = parse_date(if_modified_since) if if_modified_since else None
     return since is not None and last_modified.replace(microsecond=0) <= since
+
+
+def cache_control(settings: Settings, sealed: bool) -> str:
+    # A sealed archive page keeps its items; anything else may change at the next render.
+    max_age = settings.archive_max_age_seconds if sealed else settings.render_interval_seconds
+    return f"public, max-age={max_age}"
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct values
@@ -183,11 +190,8 @@ class FeedCache:
         return entry
 
     def _common_headers(self, sealed: bool, content_type: str) -> list[tuple[str, str]]:
-        settings = self.settings
-        # A sealed archive page keeps its items; anything else may change at the next render.
-        max_age = settings.archive_max_age_seconds if sealed else settings.render_interval_seconds
         response = Response(content_type=content_type)
-        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+        response.headers["Cache-Control"] = cache_control(self.settings, sealed)
         response.headers["Vary"] = "Accept-Encoding"
         response = security_headers(response)  # the ones Flask's own answers get
         return [(k, v) for k, v in response.headers.items() if k != "Content-Type"]

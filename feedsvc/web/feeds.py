@@ -15,7 +15,7 @@ from feedsvc import store
 from feedsvc.app import services
 from feedsvc.models import RenderedFeed, Section, Tag, TagAlias
 from feedsvc.types import FORMATS, MEDIA_TYPES, FeedKey, Format
-from feedsvc.web.fastpath import accepts_gzip, gzip_etag, not_modified
+from feedsvc.web.fastpath import accepts_gzip, cache_control, gzip_etag, not_modified
 from feedsvc.web.problems import problem
 
 bp = Blueprint("feeds", __name__)
@@ -116,9 +116,7 @@ def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None
     settings = services().settings
     response.headers["ETag"] = etag
     response.last_modified = row.last_modified
-    # A sealed archive page keeps its items; anything else may change at the next render.
-    max_age = settings.archive_max_age_seconds if row.sealed else settings.render_interval_seconds
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Cache-Control"] = cache_control(settings, row.sealed)
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if gzip:
