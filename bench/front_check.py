@@ -1,4 +1,4 @@
-"""Checks that the shipped nginx front (deploy/nginx.conf) behaves as deploy/README.md says.
+"""Checks that the shipped nginx fronts (deploy/) behave as deploy/README.md says.
 
     sudo .venv/bin/python bench/front_check.py
 
@@ -7,7 +7,10 @@ checks, printing one line each: a repeat GET is a cache hit with the stored byte
 spelling of Accept-Encoding that includes gzip shares one gzip copy; If-None-Match gets a
 304 from nginx; an expired copy is refreshed with a conditional request that the app
 answers 304; a new render reaches readers after max-age; with the app stopped, readers
-still get the last bytes. Exits 1 if any check fails. Takes about half a minute.
+still get the last bytes. Then the same for deploy/nginx-files.conf over the files the
+scheduler exports: the stored bytes, the app's Last-Modified and Content-Type, the .gz,
+304 for If-None-Match and If-Modified-Since, and the files still served with the app
+stopped. Exits 1 if any check fails. Takes about half a minute.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from serving_stack import (
     ROOT,
     Stack,
     feed_env,
+    files_conf,
     free_port,
     front_conf,
     prepare,
     tool,
 )
 
-MAX_AGE = 5  # FEEDSVC_RENDER_INTERVAL_SECONDS, the feeds' max-age
+MAX_AGE = 2  # FEEDSVC_FEED_MAX_AGE_SECONDS, the feeds' max-age
+RENDER_INTERVAL = 5  # FEEDSVC_RENDER_INTERVAL_SECONDS
 failures: list[str] = []
 
 
@@ -136,15 +141,60 @@ def run(work: Path) -> None:
         stack.stop()
 
 
+def run_files(work: Path) -> None:
+    body, gz, _ = prepare(work, 20, 3)
+    app_port, front_port = free_port(), free_port()
+    work.chmod(0o755)
+    stack = Stack(work, "0-1")
+    try:
+        env = feed_env(work)
+        target = "feedsvc.app:create_app()"
+        stack.gunicorn("feedsvc", app_port, target, env, ROOT)
+        stack.nginx("files", files_conf(work, front_port, app_port))
+        stack.wait_ready("feedsvc", app_port)
+        stack.wait_ready("files", front_port)
+
+        status, headers, got = get(front_port)
+        _, app_headers, _ = get(app_port)
+        expect(status == 200 and got == body, "GET is the stored bytes, from the file")
+        expect(
+            headers.get("Last-Modified") == app_headers.get("Last-Modified"),
+            "nginx's Last-Modified is the app's",
+            headers.get("Last-Modified", ""),
+        )
+        expect(
+            headers.get("Content-Type") == app_headers.get("Content-Type"),
+            "Content-Type and charset as the app sends them",
+            headers.get("Content-Type", ""),
+        )
+        _, _, got = get(front_port, {"Accept-Encoding": "gzip"})
+        expect(got == gz, "gzip readers get the .gz written at render time")
+        status, _, got = get(front_port, {"If-None-Match": headers["ETag"]})
+        expect(status == 304 and got == b"", "If-None-Match is answered 304 by nginx")
+        status, _, _ = get(front_port, {"If-Modified-Since": app_headers["Last-Modified"]})
+        expect(status == 304, "If-Modified-Since with the app's date is answered 304")
+
+        stack.procs["feedsvc"].send_signal(signal.SIGTERM)
+        stack.procs["feedsvc"].wait(timeout=30)
+        status, _, got = get(front_port)
+        expect(status == 200 and got == body, "with the app down, readers still get the file")
+    finally:
+        stack.stop()
+
+
 def main() -> None:
     tool("nginx")
     # The shortest lease allowed (> the render interval): the setup's `feedsvc render`
     # does not give its lease back, and the check renders again a few seconds later.
-    os.environ["FEEDSVC_LEASE_SECONDS"] = str(MAX_AGE + 1)
+    os.environ["FEEDSVC_LEASE_SECONDS"] = str(RENDER_INTERVAL + 1)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda num, _frame: sys.exit(128 + num))
     with tempfile.TemporaryDirectory(prefix="feedsvc-front-") as tmp:
+        print("== deploy/nginx.conf (proxy cache)")
         run(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="feedsvc-files-") as tmp:
+        print("== deploy/nginx-files.conf (files the scheduler exports)")
+        run_files(Path(tmp))
     print(f"{len(failures)} check(s) failed" if failures else "all checks passed")
     sys.exit(1 if failures else 0)
 

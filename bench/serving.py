@@ -2,14 +2,15 @@
 
     sudo .venv/bin/python bench/serving.py [--reps 5] [--duration 10] [--sweep 1,4,16,32,64]
 
-Prepares a database whose site-wide RSS feed is ~43 KB and serves that feed four ways,
+Prepares a database whose site-wide RSS feed is ~43 KB and serves that feed five ways,
 each server pinned to CPU 0 with wrk on CPU 1: feedsvc (gunicorn, 1 sync worker), the
 minimal WSGI app (bench/minimal_app.py, same gunicorn), nginx serving the bytes as a static
-file (gzip_static for .gz) and the shipped front (deploy/nginx.conf, proxy cache in front
-of the same feedsvc). For full GETs, 304s (If-None-Match) and gzip it runs `wrk -t1 -c32`
-`--reps` times per case, cases interleaved, and prints median requests/s, server CPU per
-request and the target ratios. `--sweep` adds throughput against connections and a PNG
-chart. Installs wrk and nginx from Debian when missing (needs root).
+file (gzip_static for .gz) and the two shipped fronts: deploy/nginx.conf (proxy cache in
+front of the same feedsvc) and deploy/nginx-files.conf (nginx serving the files the
+scheduler exports, the app behind it for the rest). For full GETs, 304s (If-None-Match)
+and gzip it runs `wrk -t1 -c32` `--reps` times per case, cases interleaved, and prints
+median requests/s, server CPU per request and the target ratios. `--sweep` adds throughput
+against connections and a PNG chart. Installs wrk and nginx from Debian when missing (needs root).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from serving_stack import FEED_PATH, ROOT, Stack, feed_env, free_port, tool
 
 BENCH = Path(__file__).resolve().parent
-SERVERS = ["feedsvc", "minimal", "static", "front"]
+SERVERS = ["feedsvc", "minimal", "static", "front", "files"]
 EXTRA = ["proto", "proto0"]  # measured only when named in --servers
 LABELS = {
     "proto": "prototype: cache, check each 1 s",
@@ -37,7 +38,8 @@ LABELS = {
     "feedsvc": "feedsvc (gunicorn, 1 sync worker)",
     "minimal": "minimal WSGI app (same gunicorn)",
     "static": "nginx static file",
-    "front": "shipped nginx front (deploy/)",
+    "front": "nginx proxy-cache front",
+    "files": "nginx files front (export)",
 }
 # Whose CPU a case costs: the front revalidates with feedsvc now and then.
 CPU_OF = {name: [name] for name in SERVERS + EXTRA}
@@ -56,6 +58,9 @@ TARGETS = [  # (numerator, denominator, mode, target ratio)
     ("front", "static", "get", 0.75),
     ("front", "static", "304", 0.75),
     ("front", "static", "gzip", 0.75),
+    ("files", "static", "get", 0.75),
+    ("files", "static", "304", 0.75),
+    ("files", "static", "gzip", 0.75),
 ]
 
 
@@ -217,7 +222,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
         work = Path(tmp)
-        from serving_stack import front_conf, prepare, static_conf, write_feed_files
+        from serving_stack import files_conf, front_conf, prepare, static_conf, write_feed_files
 
         body, gz, etag = prepare(work, args.articles, args.clauses)
         print(f"site feed: {len(body)} bytes, {len(gz)} gzip, ETag {etag}", flush=True)
@@ -238,6 +243,7 @@ def main() -> None:
                     stack.gunicorn(name, ports[name], "prototype_fastpath:app", proto_env, BENCH)
             stack.nginx("static", static_conf(work, docroot, ports["static"]))
             stack.nginx("front", front_conf(work, ports["front"], ports["feedsvc"]))
+            stack.nginx("files", files_conf(work, ports["files"], ports["feedsvc"]))
             for name in ports:
                 stack.wait_ready(name, ports[name])
             headers = case_headers(ports, body)

@@ -3,7 +3,8 @@
 Prepares a SQLite database whose site-wide RSS feed is about 43 KB, copies the stored bytes
 out for the baselines, and starts on loopback, pinned to one CPU: feedsvc under gunicorn,
 the minimal WSGI app (bench/minimal_app.py), nginx serving the bytes as static files, and
-the shipped front (deploy/nginx.conf, only paths and ports rewritten). `Stack` stops every
+the shipped fronts (deploy/nginx.conf, the proxy cache, and deploy/nginx-files.conf, the
+scheduler's exported files; only paths and ports rewritten). `Stack` stops every
 process it started, in its own process group, on exit, error or Ctrl-C.
 """
 
@@ -183,6 +184,39 @@ def front_conf(work: Path, port: int, upstream: int) -> Path:
             sys.exit(f"deploy/nginx.conf changed: {old!r} not found; update bench/serving_stack")
         text = text.replace(old, new)
     path = work / "front.conf"
+    path.write_text(text)
+    return path
+
+
+def files_conf(work: Path, port: int, upstream: int) -> Path:
+    """deploy/nginx-files.conf as shipped (`bench:` lines rewritten), over an export of
+    the bench's database written as the scheduler writes it (feedsvc/export.py)."""
+    from feedsvc import db
+    from feedsvc.config import Settings
+    from feedsvc.export import Exporter
+
+    export = work / "export"
+    engine = db.make_engine(Settings.load().database_url)
+    Exporter(db.session_factory(engine), export).resync()
+    engine.dispose()
+    text = (ROOT / "deploy" / "nginx-files.conf").read_text()
+    rewrites = [
+        ("user www-data;", "user www-data;" if os.geteuid() == 0 else ""),
+        ("worker_processes auto;", "worker_processes 1;"),
+        ("/run/nginx-feedsvc-files.pid", f"{work}/files.pid"),
+        ("/var/log/nginx/feedsvc-error.log", f"{work}/files-error.log"),
+        ("/var/log/nginx/feedsvc-access.log", f"{work}/files-access.log"),
+        ("/var/lib/feedsvc/export", str(export)),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};"),
+        ("listen 80 reuseport;", f"listen 127.0.0.1:{port} reuseport;"),
+    ]
+    for old, new in rewrites:
+        if old not in text:
+            sys.exit(
+                f"deploy/nginx-files.conf changed: {old!r} not found; update bench/serving_stack"
+            )
+        text = text.replace(old, new)
+    path = work / "files.conf"
     path.write_text(text)
     return path
 

@@ -21,7 +21,7 @@ class Services:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     from feedsvc.traffic import TrafficCounter
-    from feedsvc.web import api, desk, discovery, feeds, openapi, problems
+    from feedsvc.web import api, desk, discovery, feeds, limits, openapi, partner_feeds, problems
     from feedsvc.web.fastpath import FeedCache
 
     settings = settings or Settings.load()
@@ -36,11 +36,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(api.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(partner_feeds.bp)
     app.after_request(security_headers)
     app.extensions["feedsvc_traffic"] = TrafficCounter(
         app.extensions["feedsvc"].sessions, settings.traffic_flush_seconds
     )
     desk.register(app)
+    limits.register(app, settings)  # after the API and desk blueprints it limits
     app.wsgi_app = FeedCache(app)  # type: ignore[method-assign]
     return app
 

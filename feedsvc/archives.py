@@ -2,7 +2,9 @@
 
 `paging.split` decides; this module feeds it the items after the last sealed bound, stores
 the bounds of newly sealed pages, and loads the articles of any document. Items are ordered
-by (published_at, id), the same order the bounds are written in.
+by (published_at, id), the same order the bounds are written in. Arranging reads only the
+feed_entries index (queries.entries_after); article rows are loaded for one document at a
+time (queries.load_articles, or items.load_items straight into ItemData for the renderers).
 """
 
 from __future__ import annotations
@@ -11,18 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import paging
+from feedsvc import paging, queries
 from feedsvc.config import Settings
 from feedsvc.models import ArchivePage, Article, RenderedFeed
-from feedsvc.queries import membership
 from feedsvc.types import FeedKey, parse_document_path
-
-# Characters become up to three UTF-8 bytes and markup grows when escaped; this errs large.
-BYTES_PER_CHAR = 3
-ITEM_OVERHEAD = 800
 
 
 @dataclass(frozen=True)
@@ -43,18 +40,8 @@ class Layout:
         return len(self.sealed) + 1 if self.open_ids else None
 
 
-def _after(page: ArchivePage) -> ColumnElement[bool]:
-    return or_(
-        Article.published_at > page.last_published_at,
-        and_(Article.published_at == page.last_published_at, Article.id > page.last_article_id),
-    )
-
-
-def _up_to(page: ArchivePage) -> ColumnElement[bool]:
-    return or_(
-        Article.published_at < page.last_published_at,
-        and_(Article.published_at == page.last_published_at, Article.id <= page.last_article_id),
-    )
+def _bound(page: ArchivePage) -> queries.Bound:
+    return (page.last_published_at, page.last_article_id)
 
 
 def sealed_pages(session: Session, key: FeedKey) -> list[ArchivePage]:
@@ -67,23 +54,11 @@ def sealed_pages(session: Session, key: FeedKey) -> list[ArchivePage]:
 
 def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -> Layout | None:
     """Seal the pages that became full and say which articles each live document holds."""
-    condition = membership(session, key)
-    if condition is None:
+    if not queries.feed_exists(session, key):
         return None
     pages = sealed_pages(session, key)
-    if pages:
-        condition = condition & _after(pages[-1])
-    size = (
-        func.length(Article.title)
-        + func.length(Article.summary)
-        + func.length(Article.content_html)
-    ) * BYTES_PER_CHAR + ITEM_OVERHEAD
-    rows = session.execute(
-        select(Article.id, Article.published_at, size)
-        .where(condition)
-        .order_by(Article.published_at, Article.id)
-    ).all()
-    entries = [paging.Entry(row[0], int(row[2])) for row in rows]
+    rows = queries.entries_after(session, key, _bound(pages[-1]) if pages else None)
+    entries = [paging.Entry(row[0], row[2]) for row in rows]
     split = paging.split(
         entries, settings.feed_items, settings.archive_page_items, settings.feed_max_bytes
     )
@@ -110,29 +85,23 @@ def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -
 
 
 def articles_by_id(session: Session, ids: Sequence[int]) -> list[Article]:
-    """The articles, newest first (the order every document lists them in)."""
-    if not ids:
-        return []
-    stmt = (
-        select(Article)
-        .where(Article.id.in_(ids))
-        .order_by(Article.published_at.desc(), Article.id.desc())
-    )
-    return list(session.scalars(stmt))
+    """The articles with their tags, newest first (the order every document lists them in)."""
+    return queries.load_articles(session, ids)
 
 
 def page_articles(session: Session, key: FeedKey, layout: Layout, page: int) -> list[Article]:
     """The articles of archive page `page` (sealed or open), newest first."""
+    return articles_by_id(session, page_ids(session, key, layout, page))
+
+
+def page_ids(session: Session, key: FeedKey, layout: Layout, page: int) -> Sequence[int]:
+    """The article ids of archive page `page` (sealed or open); empty if there is none."""
     if page == layout.open_page:
-        return articles_by_id(session, layout.open_ids)
-    condition = membership(session, key)
-    if condition is None or not 1 <= page <= len(layout.sealed):
-        return []
-    condition = condition & _up_to(layout.sealed[page - 1])
-    if page > 1:
-        condition = condition & _after(layout.sealed[page - 2])
-    stmt = select(Article).where(condition).order_by(Article.published_at.desc(), Article.id.desc())
-    return list(session.scalars(stmt))
+        return layout.open_ids
+    if not 1 <= page <= len(layout.sealed):
+        return ()
+    after = _bound(layout.sealed[page - 2]) if page > 1 else None
+    return queries.ids_between(session, key, after, _bound(layout.sealed[page - 1]))
 
 
 def pages_from(layout: Layout, since: datetime) -> set[int]:
@@ -141,7 +110,12 @@ def pages_from(layout: Layout, since: datetime) -> set[int]:
 
 
 def stored_pages(session: Session, key: FeedKey) -> set[int]:
-    paths = session.scalars(
-        select(RenderedFeed.key).where(RenderedFeed.key.like(f"{key.path}/archive/%")).distinct()
-    )
+    prefix = f"{key.path}/archive/"
+    under = RenderedFeed.key.startswith(prefix, autoescape=True)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE is case-insensitive, so it cannot use the primary key's index and
+        # scanned every stored document once per feed rendered. Its default collation is
+        # binary, where this range ("0" follows "/") is exactly the paths under the prefix.
+        under = under & (RenderedFeed.key >= prefix) & (RenderedFeed.key < prefix[:-1] + "0")
+    paths = session.scalars(select(RenderedFeed.key).where(under).distinct())
     return {page for path in paths if (page := parse_document_path(path)[1]) is not None}

@@ -1,4 +1,4 @@
-"""The `feedsvc` console script: serve, scheduler, demo, migrate, render, token."""
+"""The `feedsvc` console script: serve, scheduler, demo, migrate, render, token, partner."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from feedsvc import db, demo, tokens, users
 from feedsvc.config import ConfigError, Settings
 from feedsvc.jobs import Renderer, build_scheduler, utcnow
+from feedsvc.partner_cli import partner
 
 log = logging.getLogger("feedsvc")
 
@@ -140,8 +141,13 @@ def render() -> None:
 
 @main.command(name="rebuild")
 @click.option("--workers", type=int, default=None, help="processes (default: every core)")
-def rebuild_command(workers: int | None) -> None:
-    """Render every feed again, over all cores, while no scheduler renders."""
+@click.option("--archives", is_flag=True, help="also render every sealed archive page again")
+def rebuild_command(workers: int | None, archives: bool) -> None:
+    """Render every feed again, over all cores, while no scheduler renders.
+
+    Current documents and open archive pages are rendered again; sealed pages only when
+    missing, or all of them with --archives.
+    """
     import time
 
     from feedsvc.rebuild import rebuild
@@ -157,7 +163,7 @@ def rebuild_command(workers: int | None) -> None:
             bar.update(1)
 
         try:
-            counts = rebuild(settings, workers, progress)
+            counts = rebuild(settings, workers, progress, every_page=archives)
         except LeadershipLost as exc:
             raise click.ClickException(str(exc)) from exc
     elapsed = time.perf_counter() - started
@@ -168,6 +174,9 @@ def rebuild_command(workers: int | None) -> None:
     )
     if counts["failed"]:
         sys.exit(1)
+
+
+main.add_command(partner)
 
 
 @main.group()

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
+
 ENV_PREFIX = "FEEDSVC_"
 
 
@@ -39,13 +41,21 @@ class Settings:
     item_content_max_bytes: int = 262_144
     tombstone_days: int = 30
     archive_max_age_seconds: int = 86_400
+    gzip_level: int = 6
     variants: str = "zh-hans,zh-hant"
-    feed_check_seconds: int = 1
+    feed_check_seconds: float = 0.5
     feed_cache_bytes: int = 67_108_864
     render_interval_seconds: int = 5
+    dirty_poll_seconds: float = 0.25
+    feed_max_age_seconds: int = 2
+    export_dir: str = ""
     sweep_interval_seconds: int = 300
     lease_seconds: int = 30
     max_request_bytes: int = 1_048_576
+    idempotency_key_seconds: int = 86_400
+    rate_limit_storage_uri: str = "memory://"
+    api_rate_limit: str = "600 per minute"
+    signin_rate_limit: str = "10 per minute"
     load_demo_on_empty: bool = True
     log_level: str = "INFO"
     secret_key: str = ""
@@ -88,6 +98,17 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
+        if not 0 < self.dirty_poll_seconds <= self.render_interval_seconds:
+            raise ConfigError("dirty_poll_seconds: must be above 0 and at most render_interval")
+        if not 1 <= self.gzip_level <= 9:
+            raise ConfigError("gzip_level: must be 1 to 9")
+        if self.feed_check_seconds < 0 or self.feed_max_age_seconds < 0:
+            raise ConfigError("feed_check_seconds, feed_max_age_seconds: must not be negative")
+        for name in ("api_rate_limit", "signin_rate_limit"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: not a rate limit such as '10 per minute'") from exc
         if self.lease_seconds <= self.render_interval_seconds:
             raise ConfigError("lease_seconds: must be longer than render_interval_seconds")
         unknown_variants = set(self.variant_names) - {"zh-hans", "zh-hant"}
@@ -130,6 +151,13 @@ def _coerce(name: str, raw: str, type_name: object) -> Any:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+    if type_name == "float":
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}"
+            ) from exc
     if type_name == "int":
         try:
             return int(raw)

@@ -21,6 +21,11 @@ class FeedsvcError(Exception):
         self.errors = errors
 
 
+class Forbidden(FeedsvcError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(FeedsvcError):
     status = 404
     title = "Not found"

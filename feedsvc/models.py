@@ -279,3 +279,114 @@ class FeedSubscribers(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     aggregator: Mapped[str] = mapped_column(String(100), primary_key=True)
     subscribers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FeedEntry(Base):
+    """One published article in one feed, in the order feeds list them.
+
+    The twin of routing.feeds_of kept as rows (publishing.py and taxonomy.py maintain it in
+    every write that moves an article), so a feed's newest items and its archive bounds are
+    a range scan of the primary key, never a sort of the articles.
+    """
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (
+        Index("ix_feed_entries_article_id", "article_id"),
+        # Clustered on the key in SQLite, so a range read touches only this b-tree.
+        {"sqlite_with_rowid": False},
+    )
+
+    feed_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Estimated bytes of the item in a document, for cutting archive pages without text.
+    size_estimate: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with an Idempotency-Key, so a retry gets it again.
+
+    Written in the same transaction as the write it answers: the key exists exactly when the
+    write committed. The primary key makes a concurrent duplicate fail instead of writing twice.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    # Who sent it ("token:<id>"): keys are scoped per client, never shared between them.
+    principal: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of method, path, query and body: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Partner(Base):
+    """A partner site that pulls full-content Atom of the feeds its grants name.
+
+    `secret` keys the HMAC of its signed feed URLs: rotating it, or revoking the partner,
+    invalidates every URL handed out at once.
+    """
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    grants: Mapped[list[PartnerGrant]] = relationship(
+        order_by="PartnerGrant.feed", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class PartnerGrant(Base):
+    """One feed a partner may pull: its key path (`/feeds/tags/yuyao`), every archive page."""
+
+    __tablename__ = "partner_grants"
+
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PartnerToken(Base):
+    """A partner's bearer token, stored only as a SHA-256 hash like ApiToken."""
+
+    __tablename__ = "partner_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PartnerPull(Base):
+    """One request a known partner made for a partner feed, answered or refused."""
+
+    __tablename__ = "partner_pulls"
+    __table_args__ = (Index("ix_partner_pulls_partner_id_at", "partner_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # The document asked for, e.g. /feeds/tags/yuyao/archive/2.atom
+    feed: Mapped[str] = mapped_column(String(300))
+    status: Mapped[int] = mapped_column(Integer)
+    bytes_sent: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The scheduler polls for dirty feeds several times a second (jobs.Renderer.poll): it reads
+# this index instead of every feed's row. Migration 0007.
+Index("ix_feed_states_dirty", FeedState.dirty)

@@ -1,7 +1,8 @@
 """Use cases for articles: create, edit, delete, publish what is due.
 
-Each use case cleans its input, changes rows and marks dirty every feed the change touches,
-all in the caller's transaction: an edit and its dirty marks commit together or not at all.
+Each use case cleans its input, changes rows, keeps the article's feed_entries rows in step
+(queries.sync_entries) and marks dirty every feed the change touches, all in the caller's
+transaction: an edit, its feed rows and its dirty marks commit together or not at all.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from feedsvc import queries, store, text
+from feedsvc import items, queries, store, text
 from feedsvc.config import Settings
 from feedsvc.errors import Conflict, Invalid, NotFound
-from feedsvc.models import STATUSES, Article, Section, Tombstone
+from feedsvc.models import STATUSES, Article, FeedEntry, Section, Tombstone
 from feedsvc.routing import HIDDEN, Placement, affected, feeds_of
 from feedsvc.taxonomy import tags_by_names
 from feedsvc.types import FeedKey, ItemData
@@ -82,7 +83,7 @@ def update_article(
 ) -> Article:
     article = get_article(session, article_id)
     before = queries.placement(article)
-    item_before = queries.to_item(article, settings)
+    item_before = items.to_item(article, settings)
     _apply(session, article, fields, now, settings, before, item_before)
     return article
 
@@ -90,6 +91,8 @@ def update_article(
 def delete_article(session: Session, article_id: int, now: datetime) -> None:
     article = get_article(session, article_id)
     _changed(session, article, queries.placement(article), HIDDEN, article.published_at, now)
+    # The foreign key cascades too; deleting here keeps SQLite without the pragma right.
+    session.execute(delete(FeedEntry).where(FeedEntry.article_id == article.id))
     session.delete(article)
     session.flush()
 
@@ -99,9 +102,11 @@ def publish_due(session: Session, now: datetime) -> int:
     due = session.scalars(
         select(Article).where(Article.status == "scheduled", Article.published_at <= now)
     ).all()
+    rules = queries.section_rules(session) if due else []
     for article in due:
         before = queries.placement(article)
         article.status = "published"
+        queries.sync_entries(session, article, rules)
         _changed(session, article, before, queries.placement(article), None, now)
     session.flush()
     return len(due)
@@ -180,9 +185,10 @@ def _apply(
     if content_changed and item_before is not None:
         article.updated_at = now
     session.flush()
+    queries.sync_entries(session, article)
 
     after = queries.placement(article)
-    if before == after and item_before == queries.to_item(article, settings):
+    if before == after and item_before == items.to_item(article, settings):
         return  # nothing a reader sees changed: leave every feed's bytes alone
     published_before = item_before.published if item_before is not None else None
     _changed(session, article, before, after, published_before, now)
@@ -211,6 +217,9 @@ def _slug_taken(session: Session, slug: str, article: Article) -> bool:
 
 
 def _apply_status(article: Article, values: Mapping[str, Any], now: datetime) -> None:
+    # An edit that leaves status and time alone keeps a published article published, even
+    # if this clock (gone back, or slow on this host) puts its time in the future.
+    settled = article.status == "published" and "published_at" not in values
     status = values.get("status", article.status)
     if status not in STATUSES:
         raise Invalid.field("status", f"must be one of {', '.join(STATUSES)}")
@@ -224,7 +233,8 @@ def _apply_status(article: Article, values: Mapping[str, Any], now: datetime) ->
     if status == "published" and article.published_at is None:
         article.published_at = now
     # Never publish early, never keep a due article waiting.
-    if status == "published" and article.published_at is not None and article.published_at > now:
+    early = article.published_at is not None and article.published_at > now
+    if status == "published" and early and not settled:
         status = "scheduled"
     if status == "scheduled" and article.published_at is not None and article.published_at <= now:
         status = "published"

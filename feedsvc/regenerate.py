@@ -1,25 +1,30 @@
 """Turning database rows into stored feed bytes: one feed at a time, one transaction each.
 
 A feed that fails to render keeps its last good bytes and stays dirty; the others go on.
+Loading (`plan_feed`, `documents`: queries and OpenCC) is kept apart from rendering
+(`render_document`: pure), so bench/rebuild.py can time the rendering alone. A feed with
+many sealed archive pages to render gets them in transactions of CHUNK_PAGES first.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import archives, paging, queries, store
 from feedsvc.config import Settings
 from feedsvc.db import transaction
+from feedsvc.items import load_items
 from feedsvc.models import FeedState
 from feedsvc.render import render_all
-from feedsvc.types import FORMATS, FeedKey, FeedMeta, Format, Paging, Rendered
-from feedsvc.variants import VARIANTS, convert
+from feedsvc.types import FORMATS, FeedKey, FeedMeta, Format, ItemData, Paging, Rendered
+from feedsvc.variants import VARIANTS, Variant, convert, convert_item
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -61,6 +66,31 @@ class FeedRendering:
         return self.current.formats
 
 
+@dataclass(frozen=True)
+class DocumentPlan:
+    """What one document is rendered from: per variant, the linked meta and the items.
+
+    Everything the database and OpenCC contribute is done by then; rendering it is pure.
+    """
+
+    page: int | None
+    updated: datetime
+    sealed: bool
+    inputs: dict[str | None, tuple[FeedMeta, list[ItemData]]]  # by variant; None: original
+
+
+@dataclass(frozen=True)
+class FeedPlan:
+    """Which documents of a feed a render produces; archive pages are loaded one at a time
+    (`documents`), so a feed with thousands of pages never sits in memory whole."""
+
+    key: FeedKey
+    layout: archives.Layout
+    current: DocumentPlan
+    pages: tuple[int, ...]  # archive pages to render, oldest first
+    stale_pages: frozenset[int] = frozenset()  # stored pages that no longer exist
+
+
 def render_feed(
     session: Session,
     key: FeedKey,
@@ -68,24 +98,54 @@ def render_feed(
     now: datetime,
     touched_from: datetime | None = None,
     archives_too: bool = True,
+    every_page: bool = False,
 ) -> FeedRendering | None:
     """Render a feed from the database as it is now (None if it does not exist).
 
+    See `plan_feed` for which documents it renders; all of them are held in memory, so the
+    scheduler's paths store page by page instead (`refresh`).
+    """
+    plan = plan_feed(session, key, settings, now, touched_from, archives_too, every_page)
+    if plan is None:
+        return None
+    rendered = tuple(render_document(d) for d in documents(session, plan, settings, now))
+    return FeedRendering(rendered, plan.stale_pages)
+
+
+def render_document(plan: DocumentPlan) -> Document:
+    renders = {variant: render_all(meta, items) for variant, (meta, items) in plan.inputs.items()}
+    return Document(plan.page, plan.updated, plan.sealed, renders)
+
+
+def plan_feed(
+    session: Session,
+    key: FeedKey,
+    settings: Settings,
+    now: datetime,
+    touched_from: datetime | None = None,
+    archives_too: bool = True,
+    every_page: bool = False,
+) -> FeedPlan | None:
+    """Load the current document's inputs and pick the archive pages to render (None if the
+    feed does not exist).
+
     Seals archive pages that became full (in the caller's transaction). Besides the current
-    document, renders the pages that can have changed: newly sealed, open, the one before a
+    document, picks the pages that can have changed: newly sealed, open, the one before a
     page that was just added, pages holding items edited since `touched_from`, and pages
-    missing from the store.
+    missing from the store; with `every_page`, every archive page.
     """
     layout = archives.arrange(session, key, settings, now)
     if layout is None:
         return None
     changed_at = store.changed_at(session, key)
-    current = _document(session, key, settings, layout, None, changed_at, now)
+    current = _plan_document(session, key, settings, layout, None, changed_at, now)
     if current is None:
         return None
-    documents = [current]
     stored = archives.stored_pages(session, key)
-    if archives_too:
+    wanted: set[int] = set()
+    if every_page:
+        wanted = set(range(1, layout.pages + 1))
+    elif archives_too:
         missing = set(range(1, layout.pages + 1)) - stored
         wanted = set(layout.new_pages) | missing
         if layout.open_page is not None:
@@ -94,15 +154,23 @@ def render_feed(
             wanted.add(layout.pages - 1)  # a page was added: its neighbour links to it
         if touched_from is not None:
             wanted |= archives.pages_from(layout, touched_from)
-        for page in sorted(p for p in wanted if 1 <= p <= layout.pages):
-            document = _document(session, key, settings, layout, page, None, now)
-            if document is not None:
-                documents.append(document)
+    pages = tuple(sorted(p for p in wanted if 1 <= p <= layout.pages))
     stale = frozenset(p for p in stored if p > layout.pages)
-    return FeedRendering(tuple(documents), stale)
+    return FeedPlan(key, layout, current, pages, stale)
 
 
-def _document(
+def documents(
+    session: Session, plan: FeedPlan, settings: Settings, now: datetime
+) -> Iterator[DocumentPlan]:
+    """The plan's documents, the current one first, each page loaded when it is reached."""
+    yield plan.current
+    for page in plan.pages:
+        document = _plan_document(session, plan.key, settings, plan.layout, page, None, now)
+        if document is not None:
+            yield document
+
+
+def _plan_document(
     session: Session,
     key: FeedKey,
     settings: Settings,
@@ -110,28 +178,32 @@ def _document(
     page: int | None,
     changed_at: datetime | None,
     now: datetime,
-) -> Document | None:
-    if page is None:
-        articles = archives.articles_by_id(session, layout.current_ids)
-    else:
-        articles = archives.page_articles(session, key, layout, page)
-    items = [queries.to_item(a, settings) for a in articles]
+) -> DocumentPlan | None:
+    ids = layout.current_ids if page is None else archives.page_ids(session, key, layout, page)
+    items = load_items(session, ids, settings)
     meta = queries.feed_meta(session, key, settings, items, changed_at)
     if meta is None:
         return None
     if page is None:
         since = now - timedelta(days=settings.tombstone_days)
         meta = replace(meta, deleted=queries.deleted_entries(session, key, since))
-    renders: dict[str | None, dict[Format, Rendered]] = {
-        None: render_all(_linked(meta, key, settings, layout, page, None), items)
+    inputs: dict[str | None, tuple[FeedMeta, list[ItemData]]] = {
+        None: (_linked(meta, key, settings, layout, page, None), items)
     }
     for name in settings.variant_names:
         variant = VARIANTS[name]
-        converted, converted_items = convert(meta, items, variant)
-        linked = _linked(converted, key, settings, layout, page, name)
-        renders[name] = render_all(linked, converted_items)
+        converted, _ = convert(meta, (), variant)
+        converted_items = [_converted(item, variant) for item in items]
+        inputs[name] = (_linked(converted, key, settings, layout, page, name), converted_items)
     sealed = page is not None and page <= len(layout.sealed)
-    return Document(page, meta.updated, sealed, renders)
+    return DocumentPlan(page, meta.updated, sealed, inputs)
+
+
+@lru_cache(maxsize=4096)
+def _converted(item: ItemData, variant: Variant) -> ItemData:
+    # An article sits in several feeds (site-wide, its tags, its sections), and a rebuild
+    # converts it for each; the conversion is pure, so equal items share one result.
+    return convert_item(item, variant)
 
 
 def _linked(
@@ -173,37 +245,93 @@ class Report:
     removed: list[FeedKey] = field(default_factory=list)
 
 
+def stored_documents(key: FeedKey, document: Document) -> list[store.Document]:
+    """What store.save_documents takes for every variant and format of `document`."""
+    return [
+        store.Document(
+            key.document_path(document.page, variant), fmt, r, document.updated, document.sealed
+        )
+        for variant, formats in document.renders.items()
+        for fmt, r in formats.items()
+    ]
+
+
+# Sealed archive pages rendered in one transaction at most: a feed with more to render
+# (its first render, or `rebuild --archives`) gets them in chunks of their own first, so
+# no transaction holds the write lock or the documents in memory for long.
+CHUNK_PAGES = 20
+
+
+class _ManyPages(Exception):
+    def __init__(self, pages: tuple[int, ...]) -> None:
+        super().__init__(f"{len(pages)} sealed pages to render")
+        self.pages = pages
+
+
 def refresh(
     session: Session,
     key: FeedKey,
     settings: Settings,
     now: datetime,
     touched_from: datetime | None = None,
+    every_page: bool = False,
+    done_pages: frozenset[int] = frozenset(),
+    chunked: bool = False,
 ) -> bool | None:
-    """Render one feed and store what changed; None if the feed no longer exists."""
+    """Render one feed and store what changed; None if the feed no longer exists.
+
+    Pages in `done_pages` were rendered already. With `chunked`, raises _ManyPages instead
+    when more than CHUNK_PAGES sealed pages are due (render_one then renders those first).
+    """
     started = time.perf_counter()
-    result = render_feed(session, key, settings, now, touched_from)
-    if result is None:
+    plan = plan_feed(session, key, settings, now, touched_from, every_page=every_page)
+    if plan is None:
         return None
+    pages = tuple(p for p in plan.pages if p not in done_pages)
+    sealed = tuple(p for p in pages if p <= len(plan.layout.sealed))
+    if chunked and len(sealed) > CHUNK_PAGES:
+        raise _ManyPages(sealed)
+    plan = replace(plan, pages=pages)
+    # Render everything, then write: the write lock (SQLite) is held only for the writes.
+    rendered = [render_document(d) for d in documents(session, plan, settings, now)]
     elapsed_ms = (time.perf_counter() - started) * 1000
-    changed = False
-    for doc in result.documents:
-        for variant, formats in doc.renders.items():
-            for fmt, rendered in formats.items():
-                changed |= store.save_rendered(
-                    session,
-                    key,
-                    fmt,
-                    rendered,
-                    doc.updated,
-                    now,
-                    elapsed_ms,
-                    doc.page,
-                    doc.sealed,
-                    variant,
-                )
-    store.drop_pages(session, key, result.stale_pages)
-    return changed or bool(result.stale_pages)
+    stored = [d for document in rendered for d in stored_documents(key, document)]
+    written = store.save_documents(session, stored, now, elapsed_ms, settings.gzip_level)
+    store.drop_pages(session, key, plan.stale_pages)
+    return bool(written) or bool(plan.stale_pages)
+
+
+def _render_pages(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    key: FeedKey,
+    pages: tuple[int, ...],
+    guard: Guard | None,
+) -> None:
+    """Render and store sealed archive pages, CHUNK_PAGES per transaction.
+
+    Sealed pages never change, so each chunk stands on its own: a crash between chunks
+    leaves the rest missing, and missing pages are rendered by the next render.
+    """
+    for i in range(0, len(pages), CHUNK_PAGES):
+        with transaction(factory) as session:
+            now = clock()
+            started = time.perf_counter()
+            layout = archives.arrange(session, key, settings, now)  # seals what is due
+            if layout is None:
+                return
+            chunk = [p for p in pages[i : i + CHUNK_PAGES] if p <= len(layout.sealed)]
+            rendered = [
+                render_document(d)
+                for page in chunk
+                if (d := _plan_document(session, key, settings, layout, page, None, now))
+            ]
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            stored = [d for document in rendered for d in stored_documents(key, document)]
+            store.save_documents(session, stored, now, elapsed_ms, settings.gzip_level)
+            if guard is not None and not guard(session):
+                raise LeadershipLost(f"lease lost while rendering {key}")
 
 
 def render_dirty(
@@ -241,23 +369,25 @@ def render_one(
     claim: store.Claim | None,
     report: Report,
     guard: Guard | None = None,
+    every_page: bool = False,
 ) -> None:
+    touched = claim.touched_from if claim is not None else None
+    done: frozenset[int] = frozenset()
     try:
-        with transaction(factory) as session:
-            touched = claim.touched_from if claim is not None else None
-            changed = refresh(session, key, settings, clock(), touched)
-            if changed is None:
-                store.forget(session, [key])
-            elif claim is not None:
-                store.settle(session, claim)
-            if changed is not None:
-                _record_error(session, key, None)
-            if guard is not None and not guard(session):
-                raise LeadershipLost(f"lease lost while rendering {key}")
-        if changed is None:
-            report.removed.append(key)
-        else:
-            (report.rendered if changed else report.unchanged).append(key)
+        while True:
+            try:
+                with transaction(factory) as session:
+                    changed = refresh(
+                        session, key, settings, clock(), touched, every_page, done, chunked=True
+                    )
+                    settle(session, key, claim, changed)
+                    if guard is not None and not guard(session):
+                        raise LeadershipLost(f"lease lost while rendering {key}")
+                break
+            except _ManyPages as many:
+                _render_pages(factory, settings, clock, key, many.pages, guard)
+                done |= frozenset(many.pages)
+        note(report, key, changed)
     except LeadershipLost:
         raise
     except Exception as exc:
@@ -266,6 +396,24 @@ def render_one(
         report.failed.append(key)
         with transaction(factory) as session:
             _record_error(session, key, f"{type(exc).__name__}: {exc}"[:2000])
+
+
+def settle(session: Session, key: FeedKey, claim: store.Claim | None, changed: bool | None) -> None:
+    """After a feed's render (changed None: it no longer exists): clear its mark and error."""
+    if changed is None:
+        store.forget(session, [key])
+    else:
+        if claim is not None:
+            store.settle(session, claim)
+        _record_error(session, key, None)
+
+
+def note(report: Report, key: FeedKey, changed: bool | None) -> None:
+    """Count a committed render in the report."""
+    if changed is None:
+        report.removed.append(key)
+    else:
+        (report.rendered if changed else report.unchanged).append(key)
 
 
 def _record_error(session: Session, key: FeedKey, error: str | None) -> None:

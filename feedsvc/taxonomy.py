@@ -1,7 +1,8 @@
 """Use cases for tags and sections, the two ways an article is routed into feeds.
 
-Like publishing.py: clean input, change rows, mark the feeds the change touches, all in
-the caller's transaction.
+Like publishing.py: clean input, change rows, keep feed_entries in step (renamed, dropped
+or refilled per feed, in SQL, since one tag can hold a hundred thousand articles), mark the
+feeds the change touches, all in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from feedsvc import queries, store, text
+from feedsvc import partners, queries, store, text
 from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import Article, Section, Tag, TagAlias, article_tags
 from feedsvc.routing import feeds_of
@@ -80,6 +81,8 @@ def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datet
     articles = _articles_tagged(session, tag.id)
     touched = _feeds_of_articles(session, articles)
     if old_key.slug != tag.slug:
+        queries.rename_entries(session, old_key, FeedKey.tag(tag.slug))
+        partners.follow_feed(session, old_key, FeedKey.tag(tag.slug))
         store.forget(session, [old_key])
         _drop_alias(session, tag.slug)
         # The old feed URL keeps working: web/feeds.py answers it with a 301.
@@ -121,6 +124,12 @@ def merge_tags(session: Session, source_ref: str, target_ref: str, now: datetime
     session.delete(source)
     session.flush()
     session.add(TagAlias(slug=old_slug, tag_id=target.id, created_at=now))
+    queries.drop_entries(session, FeedKey.tag(old_slug))
+    queries.refill_entries(session, FeedKey.tag(target.slug))
+    partners.follow_feed(session, FeedKey.tag(old_slug), FeedKey.tag(target.slug))
+    # Sections ruled by the source are ruled by the target now; both kinds gain articles.
+    for section in _sections_ruled_by(session, target):
+        queries.refill_entries(session, FeedKey.section(section.slug))
     for article in articles:
         session.refresh(article)
     touched |= _feeds_of_articles(session, articles)
@@ -143,9 +152,14 @@ def delete_tag(session: Session, ref: str, now: datetime) -> None:
     tag = get_tag(session, ref)
     articles = _articles_tagged(session, tag.id)
     touched = _feeds_of_articles(session, articles)
-    touched |= {FeedKey.section(s.slug) for s in _sections_ruled_by(session, tag)}
+    ruled = _sections_ruled_by(session, tag)
+    touched |= {FeedKey.section(s.slug) for s in ruled}
     session.delete(tag)
     session.flush()
+    queries.drop_entries(session, FeedKey.tag(tag.slug))
+    partners.follow_feed(session, FeedKey.tag(tag.slug), None)
+    for section in ruled:
+        queries.refill_entries(session, FeedKey.section(section.slug))
     for article in articles:
         session.refresh(article)
     touched |= _feeds_of_articles(session, articles)
@@ -162,6 +176,8 @@ def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -
     section.rule_tags = tags_by_names(session, fields.get("rule_any_tags") or [], now)
     session.add(section)
     session.flush()
+    if section.rule_tags:
+        queries.refill_entries(session, FeedKey.section(section.slug))
     store.mark_dirty(session, [FeedKey.section(section.slug)], now)
     return section
 
@@ -176,7 +192,11 @@ def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: d
         section.rule_tags = tags_by_names(session, fields["rule_any_tags"] or [], now)
     session.flush()
     if old_key.slug != section.slug:
+        queries.rename_entries(session, old_key, FeedKey.section(section.slug))
+        partners.follow_feed(session, old_key, FeedKey.section(section.slug))
         store.forget(session, [old_key])
+    if "rule_any_tags" in fields:
+        queries.refill_entries(session, FeedKey.section(section.slug))
     # Name, description or rule: the section's own feed is the only one that can change,
     # but a rule can move articles of any age, so every archive page is rendered again.
     store.mark_dirty(session, [FeedKey.section(section.slug)], now, EVERY_PAGE)
@@ -186,6 +206,8 @@ def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: d
 def delete_section(session: Session, ref: str) -> None:
     section = get_section(session, ref)
     store.forget(session, [FeedKey.section(section.slug)])
+    queries.drop_entries(session, FeedKey.section(section.slug))
+    partners.follow_feed(session, FeedKey.section(section.slug), None)
     session.delete(section)
     session.flush()
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc.errors import Conflict, Invalid
+from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import User
 
 ROLES = ("editor", "admin")
@@ -83,3 +83,18 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 def active_user(session: Session, user_id: int) -> User | None:
     user = session.get(User, user_id)
     return user if user is not None and user.disabled_at is None else None
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def disable_user(session: Session, user_id: int, now: datetime) -> User:
+    """Refuse the user's sign-in and end their desk sessions (checked on every page)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if user.disabled_at is None:
+        user.disabled_at = now
+    session.flush()
+    return user

@@ -3,7 +3,8 @@
 #   jing        RELAX NG validation of our Atom against RFC 4287's schema
 #   newsboat    a real feed reader, run headless against our feeds
 #   chromium    the browser Playwright drives for the editors' desk
-TEST_DEBS=(postgresql jing newsboat chromium)
+#   nginx       the production front (deploy/nginx-files.conf) in tests/test_export.py
+TEST_DEBS=(postgresql jing newsboat chromium nginx)
 
 missing_debs=()
 for deb in "${TEST_DEBS[@]}"; do

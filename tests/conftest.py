@@ -23,6 +23,9 @@ from feedsvc.jobs import Renderer
 from tests.support.databases import fresh_database
 
 BASE_URL = "http://feeds.test"
+# Tests send many requests with one token or one user name; tests/test_limits.py checks the
+# real defaults bite.
+UNTHROTTLED = {"api_rate_limit": "100000 per minute", "signin_rate_limit": "10000 per minute"}
 
 
 class Clock:
@@ -49,7 +52,12 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 def settings(database_url: str) -> Settings:
     # The feed cache asks the store on every request here, so a test sees a new render at
     # once; tests/test_fastpath.py covers the interval.
-    overrides = {"database_url": database_url, "base_url": BASE_URL, "feed_check_seconds": 0}
+    overrides = {
+        "database_url": database_url,
+        "base_url": BASE_URL,
+        "feed_check_seconds": 0,
+        **UNTHROTTLED,
+    }
     return Settings.load(environ={}, overrides=overrides)
 
 
@@ -109,3 +117,9 @@ def editor_token(sessions: sessionmaker[Session]) -> str:
 def auth(editor_token: str) -> dict[str, str]:
     """Headers of an editor's API call."""
     return {"Authorization": f"Bearer {editor_token}"}
+
+
+@pytest.fixture
+def admin_auth(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Headers of an admin's API call."""
+    return {"Authorization": f"Bearer {make_token(sessions, 'admin')}"}

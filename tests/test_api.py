@@ -452,9 +452,9 @@ def test_a_taken_slug_is_409(client: FlaskClient, auth: Headers) -> None:
     ],
 )
 def test_missing_things_are_404_problems(
-    client: FlaskClient, auth: Headers, method: str, path: str, body: Json | None
+    client: FlaskClient, admin_auth: Headers, method: str, path: str, body: Json | None
 ) -> None:
-    assert_problem(client.open(path, method=method, headers=auth, json=body), 404)
+    assert_problem(client.open(path, method=method, headers=admin_auth, json=body), 404)
 
 
 class TestRequestSizeLimit:
@@ -654,56 +654,60 @@ def test_tags_are_added_to_and_removed_from_an_article(client: FlaskClient, auth
     assert [t["slug"] for t in read(client, auth, article["id"])["tags"]] == ["diebian"]
 
 
-def test_tag_crud(client: FlaskClient, auth: Headers) -> None:
-    response = client.post("/api/tags", headers=auth, json={"name": "余姚"})
+def test_tag_crud(client: FlaskClient, admin_auth: Headers) -> None:
+    response = client.post("/api/tags", headers=admin_auth, json={"name": "余姚"})
     assert response.status_code == 201
     tag = response.get_json()
     assert (tag["name"], tag["slug"]) == ("余姚", "yuyao")
     assert tag["feed"]["atom"].endswith("/feeds/tags/yuyao.atom")
-    assert client.get(response.headers["Location"], headers=auth).get_json() == tag
+    assert client.get(response.headers["Location"], headers=admin_auth).get_json() == tag
 
-    assert_problem(client.post("/api/tags", headers=auth, json={"name": "余姚"}), 409)
+    assert_problem(client.post("/api/tags", headers=admin_auth, json={"name": "余姚"}), 409)
     assert_problem(
-        client.post("/api/tags", headers=auth, json={"name": "餘杭", "slug": "yuyao"}), 409
+        client.post("/api/tags", headers=admin_auth, json={"name": "餘杭", "slug": "yuyao"}), 409
     )
-    assert_problem(client.post("/api/tags", headers=auth, json={"name": ""}), 422, "name")
+    assert_problem(client.post("/api/tags", headers=admin_auth, json={"name": ""}), 422, "name")
     assert_problem(
-        client.post("/api/tags", headers=auth, json={"name": "x", "slug": "A B"}), 422, "slug"
+        client.post("/api/tags", headers=admin_auth, json={"name": "x", "slug": "A B"}), 422, "slug"
     )
 
-    renamed = client.patch("/api/tags/yuyao", headers=auth, json={"name": "餘姚"})
+    renamed = client.patch("/api/tags/yuyao", headers=admin_auth, json={"name": "餘姚"})
     assert renamed.status_code == 200
     assert (renamed.get_json()["name"], renamed.get_json()["slug"]) == ("餘姚", "yuyao")
-    assert client.get("/api/tags/餘姚", headers=auth).get_json()["slug"] == "yuyao"
+    assert client.get("/api/tags/餘姚", headers=admin_auth).get_json()["slug"] == "yuyao"
 
-    create(client, auth, title="其他", tags=["其他"])
-    assert_problem(client.patch("/api/tags/yuyao", headers=auth, json={"name": "其他"}), 409)
+    create(client, admin_auth, title="其他", tags=["其他"])
+    assert_problem(client.patch("/api/tags/yuyao", headers=admin_auth, json={"name": "其他"}), 409)
 
-    assert client.delete("/api/tags/yuyao", headers=auth).status_code == 204
-    assert_problem(client.get("/api/tags/yuyao", headers=auth), 404)
-    names = [t["name"] for t in client.get("/api/tags", headers=auth).get_json()["items"]]
+    assert client.delete("/api/tags/yuyao", headers=admin_auth).status_code == 204
+    assert_problem(client.get("/api/tags/yuyao", headers=admin_auth), 404)
+    names = [t["name"] for t in client.get("/api/tags", headers=admin_auth).get_json()["items"]]
     assert names == ["其他"]
 
 
-def test_a_renamed_tag_shows_its_new_name_on_articles(client: FlaskClient, auth: Headers) -> None:
-    article = create(client, auth, title="改名", tags=["余姚"])
-    client.patch("/api/tags/yuyao", headers=auth, json={"name": "餘姚", "slug": "yu-yao"})
-    assert read(client, auth, article["id"])["tags"] == [{"name": "餘姚", "slug": "yu-yao"}]
+def test_a_renamed_tag_shows_its_new_name_on_articles(
+    client: FlaskClient, admin_auth: Headers
+) -> None:
+    article = create(client, admin_auth, title="改名", tags=["余姚"])
+    client.patch("/api/tags/yuyao", headers=admin_auth, json={"name": "餘姚", "slug": "yu-yao"})
+    assert read(client, admin_auth, article["id"])["tags"] == [{"name": "餘姚", "slug": "yu-yao"}]
 
 
-def test_deleting_a_tag_removes_it_from_its_articles(client: FlaskClient, auth: Headers) -> None:
-    article = create(client, auth, title="刪標籤", tags=["余姚", "蝶變"])
-    assert client.delete("/api/tags/余姚", headers=auth).status_code == 204
-    assert [t["slug"] for t in read(client, auth, article["id"])["tags"]] == ["diebian"]
+def test_deleting_a_tag_removes_it_from_its_articles(
+    client: FlaskClient, admin_auth: Headers
+) -> None:
+    article = create(client, admin_auth, title="刪標籤", tags=["余姚", "蝶變"])
+    assert client.delete("/api/tags/余姚", headers=admin_auth).status_code == 204
+    assert [t["slug"] for t in read(client, admin_auth, article["id"])["tags"]] == ["diebian"]
 
 
 # --- 7. sections with rules ----------------------------------------------------------------
 
 
 @pytest.fixture
-def scenic(client: FlaskClient, auth: Headers) -> Json:
+def scenic(client: FlaskClient, admin_auth: Headers) -> Json:
     response = client.post(
-        "/api/sections", headers=auth, json={"name": "景點", "rule_any_tags": ["景區"]}
+        "/api/sections", headers=admin_auth, json={"name": "景點", "rule_any_tags": ["景區"]}
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     section: Json = response.get_json()

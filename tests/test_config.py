@@ -60,6 +60,7 @@ def test_environment_overrides_file_and_file_overrides_defaults(tmp_path: Path) 
         ({"FEEDSVC_LEASE_SECONDS": "3"}, "lease_seconds: must be longer"),
         ({"FEEDSVC_ARTICLE_URL": "https://x.example/a"}, "article_url: must contain {slug}"),
         ({"FEEDSVC_CONFIG": "/nonexistent/feedsvc.toml"}, "cannot read config file"),
+        ({"FEEDSVC_SIGNIN_RATE_LIMIT": "often"}, "signin_rate_limit: not a rate limit"),
     ],
 )
 def test_bad_settings_fail_with_a_clear_message(environ: dict[str, str], message: str) -> None:

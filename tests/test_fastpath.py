@@ -1,4 +1,6 @@
-"""The feed fast path: answers equal to Flask's, fresh after each check, bounded in memory."""
+"""The feed fast path and the freshness budget: answers equal to Flask's, fresh after each
+check (one query for every held document), bounded in memory; dirty feeds rendered at the
+scheduler's next poll."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import dataclasses
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import Client
 
@@ -14,6 +16,7 @@ from feedsvc import db, publishing
 from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.jobs import Renderer
+from feedsvc.types import FeedKey
 from feedsvc.web.fastpath import FeedCache
 from tests.conftest import Clock
 
@@ -119,3 +122,54 @@ def test_what_it_does_not_hold_goes_to_flask(
 ) -> None:
     _, cache = cached_app(settings, engine)
     assert Client(cache).get(url).status_code == status
+
+
+def test_one_query_checks_every_held_document(settings: Settings, engine: Engine) -> None:
+    _, cache = cached_app(settings, engine, feed_check_seconds=10)
+    ticks = Ticks()
+    cache.clock = ticks
+    client = Client(cache)
+    urls = ["/feeds/all.rss", "/feeds/all.atom", "/feeds/tags/yuyao.rss", "/feeds/all.json"]
+    for url in urls:
+        assert client.get(url).status_code == 200
+    assert len(cache.entries) == len(urls)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        ticks.now += 10
+        for url in urls:
+            assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1  # the check; nothing changed, so no document was reloaded
+    assert "rendered_feeds" in statements[0]
+
+
+def test_the_scheduler_renders_a_dirty_feed_at_its_next_poll(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, renderer: Renderer
+) -> None:
+    assert renderer.poll() is not None  # the first poll is a full tick: it takes the lease
+    assert renderer.poll() is None  # nothing dirty, no tick due: one indexed read, no work
+    with db.transaction(sessions) as session:
+        fields = {"title": "輪詢之間的新文章", "status": "published", "published_at": clock()}
+        publishing.create_article(session, fields, clock(), settings)
+    report = renderer.poll()
+    assert report is not None
+    assert FeedKey.site() in report.rendered
+
+
+def test_a_standby_scheduler_does_not_poll_for_dirty_feeds(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, renderer: Renderer
+) -> None:
+    assert renderer.tick() is not None  # the leader
+    standby = Renderer(sessions, settings, clock=clock, holder="standby")
+    assert standby.poll() is None  # tried for the lease, lost
+    with db.transaction(sessions) as session:
+        fields = {"title": "備用排程", "status": "published", "published_at": clock()}
+        publishing.create_article(session, fields, clock(), settings)
+    assert standby.poll() is None  # a feed is dirty, but it is not the standby's to render
+    assert standby.token is None

@@ -37,7 +37,7 @@ def test_every_feed_is_served_with_its_type_and_validators(
     assert etag.endswith('"')
     assert response.headers["Last-Modified"]
     assert response.headers["Cache-Control"] == (
-        f"public, max-age={settings.render_interval_seconds}"
+        f"public, max-age={settings.feed_max_age_seconds}, stale-if-error=86400"
     )
     assert response.headers["Vary"] == "Accept-Encoding"
     if fmt != "json":

@@ -212,7 +212,7 @@ def static_file(name: str) -> Response:
 
 def _cacheable(response: Response, settings: Settings) -> Response:
     # Hashing a page of a few kilobytes is cheap and spares readers the transfer.
-    response.headers["Cache-Control"] = f"public, max-age={settings.render_interval_seconds}"
+    response.headers["Cache-Control"] = f"public, max-age={settings.feed_max_age_seconds}"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.make_conditional(request)

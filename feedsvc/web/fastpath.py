@@ -1,16 +1,18 @@
 """The feed fast path: stored documents answered from process memory, in front of Flask.
 
 A feed GET or HEAD costs a dictionary lookup. At most every `feed_check_seconds` the layer
-asks the store for the document's current ETag (one indexed row, no body) and reloads the
-bytes only when they changed, so after its next check it never serves bytes older than the
-store's. Whatever it does not hold (unknown or not yet rendered feeds, Chinese-name
-redirects, unexpected query strings, other methods) goes to Flask unchanged, and
-web/feeds.py answers it as before.
+asks the store for the current ETags of every document it holds, in one query on the
+primary key (no bodies), and drops the ones that changed; the next request for one loads
+its new bytes. So after its next check it never serves bytes older than the store's, and a
+check is one round trip however many documents a process holds. Whatever it does not hold
+(unknown or not yet rendered feeds, Chinese-name redirects, unexpected query strings, other
+methods) goes to Flask unchanged, and web/feeds.py answers it as before.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 import time
@@ -22,6 +24,7 @@ from typing import Any
 
 from flask import Flask, Response
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
 
 from feedsvc.app import security_headers
@@ -35,9 +38,12 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 DOCUMENT = re.compile(
     r"^/feeds/(all|tags/[a-z0-9-]+|sections/[a-z0-9-]+)(/archive/[1-9][0-9]*)?\.(rss|atom|json)$"
 )
-_VALIDATORS = select(RenderedFeed.etag).where(
-    RenderedFeed.key == bindparam("key"), RenderedFeed.format == bindparam("format")
+_CURRENT = select(RenderedFeed.key, RenderedFeed.format, RenderedFeed.etag).where(
+    RenderedFeed.key.in_(bindparam("keys", expanding=True))
 )
+STALE_IF_ERROR_SECONDS = 86_400
+log = logging.getLogger(__name__)
+_CHUNK = 500  # keys per query: well under any database's bound-parameter limit
 _DOCUMENT = select(
     RenderedFeed.etag,
     RenderedFeed.last_modified,
@@ -75,8 +81,10 @@ def not_modified(
 
 def cache_control(settings: Settings, sealed: bool) -> str:
     # A sealed archive page keeps its items; anything else may change at the next render.
-    max_age = settings.archive_max_age_seconds if sealed else settings.render_interval_seconds
-    return f"public, max-age={max_age}"
+    max_age = settings.archive_max_age_seconds if sealed else settings.feed_max_age_seconds
+    # RFC 5861: a cache may keep serving this copy while we answer with errors (database
+    # down, a deploy): stale news beats no feed.
+    return f"public, max-age={max_age}, stale-if-error={STALE_IF_ERROR_SECONDS}"
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct values
@@ -90,7 +98,6 @@ class _Entry:
     body: bytes
     body_gzip: bytes
     last_modified: datetime
-    checked: float
     # Complete header lists, built once per document: index False is identity, True gzip.
     ok: tuple[list[tuple[str, str]], list[tuple[str, str]]]
     not_modified: tuple[list[tuple[str, str]], list[tuple[str, str]]]
@@ -114,6 +121,8 @@ class FeedCache:
         self.entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.size = 0
         self.lock = threading.Lock()
+        self.checked = float("-inf")
+        self.check_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -139,24 +148,51 @@ class FeedCache:
         start_response("200 OK", entry.ok[gzip])
         return [b"" if method == "HEAD" else body]
 
+    def check(self, now: float) -> None:
+        """Drop every held document whose stored ETag changed or that is gone: one query."""
+        with self.check_lock:  # one thread checks; the others wait for its answer
+            if now - self.checked < self.settings.feed_check_seconds:
+                return
+            with self.lock:
+                held = dict(self.entries)
+            paths = sorted({path for path, _ in held})
+            current: dict[tuple[str, str], str] = {}
+            try:
+                if paths:
+                    with self.engine.connect() as connection:
+                        for start in range(0, len(paths), _CHUNK):
+                            chunk = {"keys": paths[start : start + _CHUNK]}
+                            for key, fmt, etag in connection.execute(_CURRENT, chunk):
+                                current[(key, fmt)] = etag
+            except SQLAlchemyError as exc:
+                # The store is unreachable: keep serving the last good bytes we hold, and
+                # ask again after the usual interval rather than on every request.
+                log.warning("feed store unreachable, serving held documents: %s", exc)
+                self.checked = now
+                return
+            with self.lock:
+                for key, entry in held.items():
+                    if current.get(key) != entry.etag and self.entries.get(key) is entry:
+                        del self.entries[key]
+                        self.size -= entry.size
+            self.checked = now
+
     def _entry(self, path: str, fmt: str) -> _Entry | None:
         now = self.clock()
+        if now - self.checked >= self.settings.feed_check_seconds:
+            self.check(now)
         with self.lock:
             entry = self.entries.get((path, fmt))
             if entry is not None:
                 self.entries.move_to_end((path, fmt))  # least recently used goes first
-        if entry is not None and now - entry.checked < self.settings.feed_check_seconds:
+        if entry is not None:
             return entry
         params = {"key": path, "format": fmt}
-        with self.engine.connect() as connection:
-            current = connection.execute(_VALIDATORS, params).scalar()
-            if current is None:
-                self._forget((path, fmt))
-                return None
-            if entry is not None and current == entry.etag:
-                entry.checked = now
-                return entry
-            row = connection.execute(_DOCUMENT, params).one_or_none()
+        try:
+            with self.engine.connect() as connection:
+                row = connection.execute(_DOCUMENT, params).one_or_none()
+        except SQLAlchemyError:
+            return None  # not held and the store is down: Flask answers with a problem
         if row is None:
             return None
         content_type = f"{MEDIA_TYPES[fmt]}; charset=utf-8"  # type: ignore[index]
@@ -168,7 +204,6 @@ class FeedCache:
             body=row.body,
             body_gzip=row.body_gzip,
             last_modified=row.last_modified,
-            checked=now,
             ok=(
                 [
                     *identity,
@@ -205,11 +240,6 @@ class FeedCache:
             while self.size > self.settings.feed_cache_bytes and len(self.entries) > 1:
                 _, evicted = self.entries.popitem(last=False)
                 self.size -= evicted.size
-
-    def _forget(self, key: tuple[str, str]) -> None:
-        with self.lock:
-            old = self.entries.pop(key, None)
-            self.size -= old.size if old else 0
 
     def _count(self, key: str, status: int, nbytes: int, environ: dict[str, Any]) -> None:
         counter = self.app.extensions.get("feedsvc_traffic")

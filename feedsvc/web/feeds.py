@@ -66,7 +66,8 @@ def _serve_page(key: FeedKey, name: str) -> Response:
 
 
 def _serve(key: FeedKey, ext: str, page: int | None = None) -> Response:
-    if ext not in FORMATS:
+    # No slug holds NUL, and PostgreSQL refuses text with one: answer before asking it.
+    if ext not in FORMATS or "\x00" in key.slug:
         return _not_found()
     fmt: Format = ext
     variant = request.args.get("variant") or None

@@ -23,9 +23,11 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from feedsvc.idempotency import MAX_KEY_LENGTH
 from feedsvc.types import MEDIA_TYPES
 from feedsvc.web import schemas
 from feedsvc.web.api.articles import MAX_ID, MAX_INT
+from feedsvc.web.api.common import KEY_HEADER, KEY_TEXT
 from feedsvc.web.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 
 bp = Blueprint("api_docs", __name__, template_folder="templates")
@@ -39,6 +41,21 @@ PROBLEM_TITLES = {
     409: "A slug or name is already taken",
     413: "The body is larger than FEEDSVC_MAX_REQUEST_BYTES",
     422: "An invalid or unknown field or query parameter, named in errors[].field",
+    429: "Too many requests for this token (FEEDSVC_API_RATE_LIMIT); see Retry-After",
+    503: "The database is unreachable for the moment; see Retry-After",
+}
+# Creating POSTs that honour an Idempotency-Key (web/api/common.write_once).
+IDEMPOTENT = frozenset(
+    {"api.articles.create_article", "api.taxonomy.create_tag", "api.taxonomy.create_section"}
+)
+IDEMPOTENCY_HEADER = {
+    "name": KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Any printable ASCII text: a retry with the same key and body is answered "
+    "as the first request was (`Idempotent-Replayed: true`) and writes nothing; the same key "
+    "with another body is a 422. Keys last FEEDSVC_IDEMPOTENCY_KEY_SECONDS.",
+    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH, "pattern": KEY_TEXT.pattern},
 }
 BODY_PROBLEMS = (400, 413, 422)
 REF_DESCRIPTION = "a slug, or the Chinese name (percent-encoded)"
@@ -204,6 +221,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "`feeds/tags/yuyao.atom`, `feeds/sections/lehuo-hot.json`.",
     ),
 }
+# The admin API's entries live in their own module, which needs Operation from here.
+from feedsvc.web.admin_openapi import ADMIN_OPERATIONS, ADMIN_PATH_PARAMETERS  # noqa: E402
+
+OPERATIONS |= ADMIN_OPERATIONS
+PATH_PARAMETERS |= ADMIN_PATH_PARAMETERS
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (schemas.SourceArticleCreate,)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (schemas.SourceArticleOut, schemas.Problem)
@@ -289,8 +311,9 @@ def operation(
     entry["tags"] = [endpoint.split(".")[1]]
     if op.description:
         entry["description"] = op.description
-    if parameters or op.query:
-        entry["parameters"] = [*parameters, *op.query]
+    headers = [IDEMPOTENCY_HEADER] if endpoint in IDEMPOTENT else []
+    if parameters or op.query or headers:
+        entry["parameters"] = [*parameters, *op.query, *headers]
     if op.body:
         content: dict[str, Any] = {"schema": refs[(op.body, "validation")]}
         if op.examples:
@@ -298,13 +321,15 @@ def operation(
         entry["requestBody"] = {"required": True, "content": {"application/json": content}}
     entry["responses"] = {str(op.status): success(op, endpoint, refs)}
     problem_ref = refs[(schemas.Problem, "serialization")]
-    for status in sorted({401, 403, *op.problems}):
+    for status in sorted({401, 403, 429, 503, *op.problems}):
         answer: dict[str, Any] = {
             "description": PROBLEM_TITLES[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
         }
         if status == 401:
             answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status in (429, 503):
+            answer["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
         entry["responses"][str(status)] = answer
     return entry
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from feedsvc.errors import FeedsvcError, FieldError, Invalid
@@ -57,6 +58,14 @@ def register(app: Flask) -> None:
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)
         return problem(status, exc.name, exc.description, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        # The database is unreachable or busy: the transaction did not commit, so the client
+        # may retry (writes with the same Idempotency-Key, in case the commit did land).
+        app.logger.warning("database unavailable: %s", exc)
+        detail = "the database cannot be reached; retry shortly"
+        return problem(503, "Service Unavailable", detail, headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

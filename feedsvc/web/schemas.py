@@ -240,3 +240,111 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = Field(
         default=None, description="422: each invalid field and why"
     )
+
+
+# --- the admin API (web/api/admin.py): users, API tokens, partners -------------------------
+# Names and labels go into indexed columns as they are: no control characters (PostgreSQL
+# text cannot even hold NUL).
+Role = Literal["editor", "admin"]
+Label = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+PlainName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class UserCreate(Strict):
+    username: PlainName
+    password: Annotated[str, Field(min_length=10, max_length=1000)]
+    role: Role
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    role: Role
+    created_at: TimeText
+    disabled_at: TimeText | None
+
+
+class UserList(Out):
+    items: list[UserOut]
+
+
+class TokenCreate(Strict):
+    role: Role
+    label: Label = ""
+
+
+class TokenOut(Out):
+    id: int
+    role: Role
+    label: str
+    created_at: TimeText
+    revoked_at: TimeText | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the token itself: shown in this answer only")
+
+
+class TokenList(Out):
+    items: list[TokenOut]
+
+
+class PartnerCreate(Strict):
+    name: PlainName
+
+
+class FeedGrant(Strict):
+    feed: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="a feed path: /feeds/all, /feeds/tags/<slug>, /feeds/sections/<slug>",
+        ),
+    ]
+
+
+class PartnerTokenCreate(Strict):
+    label: Label = ""
+
+
+class PartnerTokenOut(Out):
+    id: int
+    label: str
+    created_at: TimeText
+    revoked_at: TimeText | None
+
+
+class PartnerTokenCreated(PartnerTokenOut):
+    token: str = Field(description="the token itself: shown in this answer only")
+
+
+class PartnerOut(Out):
+    id: int
+    name: str
+    created_at: TimeText
+    revoked_at: TimeText | None
+    grants: list[str] = Field(description="granted feed paths; each covers its archives")
+    tokens: list[PartnerTokenOut]
+
+
+class PartnerList(Out):
+    items: list[PartnerOut]
+
+
+class SignedUrl(Out):
+    feed: str
+    url: str = Field(description="the signed Atom URL of the feed's current document")
+    archive_url: str = Field(description="the same for archive page {page}")
+
+
+class PartnerPullOut(Out):
+    feed: str
+    status: int
+    bytes: int
+    at: TimeText
+
+
+class PartnerPullList(Out):
+    items: list[PartnerPullOut]

@@ -75,6 +75,9 @@ def service_env(database: Path | str, **overrides: str) -> dict[str, str]:
         FEEDSVC_DATABASE_URL=url,
         FEEDSVC_RENDER_INTERVAL_SECONDS=str(RENDER_INTERVAL),
         FEEDSVC_LEASE_SECONDS="10",  # must outlast the render interval
+        # Tests send many requests with one token or user; tests/test_limits.py tests limits.
+        FEEDSVC_API_RATE_LIMIT="100000 per minute",
+        FEEDSVC_SIGNIN_RATE_LIMIT="10000 per minute",
     )
     env.update(overrides)
     return env

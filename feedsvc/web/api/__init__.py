@@ -12,11 +12,11 @@ from flask import Blueprint, Response, g, request
 from feedsvc import tokens
 from feedsvc.app import services
 from feedsvc.errors import Invalid, NotFound
-from feedsvc.web.api import articles, preview, taxonomy
+from feedsvc.web.api import admin, articles, preview, taxonomy
 from feedsvc.web.problems import problem
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-for child in (articles.bp, taxonomy.bp, preview.bp):
+for child in (articles.bp, taxonomy.bp, preview.bp, admin.bp):
     bp.register_blueprint(child)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
@@ -12,15 +13,15 @@ from feedsvc import publishing, taxonomy
 from feedsvc.app import services
 from feedsvc.errors import Invalid, NotFound
 from feedsvc.ingest import clean_fields
-from feedsvc.models import Article, article_sections, article_tags
+from feedsvc.models import STATUSES, Article, article_sections, article_tags
 from feedsvc.web import schemas
 from feedsvc.web.api.common import (
     article_json,
     article_out,
-    created,
     feed_urls,
     parse_body,
     write,
+    write_once,
 )
 
 bp = Blueprint("articles", __name__)
@@ -46,6 +47,8 @@ def list_articles() -> Response:
     offset = max(0, min(args.get("offset", 0, type=int) or 0, MAX_INT))
     stmt = select(Article)
     if args.get("status"):
+        if args["status"] not in STATUSES:
+            raise Invalid.field("status", f"must be one of {', '.join(STATUSES)}")
         stmt = stmt.where(Article.status == args["status"])
     with services().sessions() as session:
         if args.get("tag"):
@@ -71,8 +74,10 @@ def create_article() -> Response:
         return create_from_source(request.args["clean"])
     data = parse_body(schemas.ArticleCreate).model_dump(exclude_unset=True)
     settings = services().settings
-    article = write(lambda s, now: publishing.create_article(s, data, now, settings))
-    return created(article_json(article), f"/api/articles/{article.id}")
+    return write_once(
+        lambda s, now: publishing.create_article(s, data, now, settings),
+        lambda article: (201, article_json(article), f"/api/articles/{article.id}"),
+    )
 
 
 def create_from_source(clean: str) -> Response:
@@ -91,13 +96,16 @@ def create_from_source(clean: str) -> Response:
     held = bool(warnings) and not accept and requested in ("published", "scheduled")
     if held:
         fields["status"] = "draft"
-    article = write(lambda s, now: publishing.create_article(s, fields, now, settings))
-    body = schemas.SourceArticleOut(
-        **dict(article_out(article)),
-        warnings=[schemas.CleanWarning(**w.to_json()) for w in warnings],
-        held_as_draft=held,
-    )
-    return created(body.model_dump(mode="json"), f"/api/articles/{article.id}")
+
+    def answer(article: Article) -> tuple[int, dict[str, Any], str]:
+        body = schemas.SourceArticleOut(
+            **dict(article_out(article)),
+            warnings=[schemas.CleanWarning(**w.to_json()) for w in warnings],
+            held_as_draft=held,
+        )
+        return 201, body.model_dump(mode="json"), f"/api/articles/{article.id}"
+
+    return write_once(lambda s, now: publishing.create_article(s, fields, now, settings), answer)
 
 
 @bp.get("/articles/<int:article_id>")

@@ -1,21 +1,26 @@
-"""What the API views share: reading bodies, running writes, JSON via web/schemas.py models."""
+"""What the API views share: reading bodies, running writes (at most once per
+Idempotency-Key), JSON via web/schemas.py models."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from feedsvc import idempotency
 from feedsvc.app import services
 from feedsvc.db import transaction
-from feedsvc.errors import FeedsvcError
-from feedsvc.models import Article, Section, Tag
+from feedsvc.errors import FeedsvcError, FieldError, Invalid
+from feedsvc.models import ApiToken, Article, Section, Tag
 from feedsvc.types import FeedKey
 from feedsvc.web import schemas
 
@@ -54,6 +59,93 @@ def request_time() -> datetime:
 def write(work: Callable[[Session, datetime], Any]) -> Any:
     with transaction(services().sessions) as session:
         return work(session, request_time())
+
+
+T = TypeVar("T")
+# What a creating view answers for its result: status, JSON body, Location.
+Answer = Callable[[T], tuple[int, dict[str, Any], str | None]]
+KEY_HEADER = "Idempotency-Key"
+KEY_TEXT = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
+
+
+def write_once(work: Callable[[Session, datetime], T], answer: Answer[T]) -> Response:
+    """`write(work)` answered with `answer(result)`; with an Idempotency-Key, at most once.
+
+    A retry with the same key and request gets the first answer again (same status and
+    body, `Idempotent-Replayed: true`); the same key with another request is a 422. The
+    key is stored in the write's transaction, so a failed write leaves no key behind.
+    """
+    key = _idempotency_key()
+    if key is None:
+        status, body, location = answer(write(work))
+        return _json_response(status, current_app.json.dumps(body) + "\n", location)
+    settings = services().settings
+    ttl = timedelta(seconds=settings.idempotency_key_seconds)
+    who = _principal()
+    asked = idempotency.fingerprint(
+        request.method, request.path, request.query_string.decode("latin-1"), request.get_data()
+    )
+    now = request_time()
+    with services().sessions() as session:
+        stored = idempotency.find(session, who, key, now, ttl)
+    if stored is not None:
+        return _replay(stored, asked)
+    try:
+        with transaction(services().sessions) as session:
+            row = idempotency.claim(session, who, key, asked, now, ttl)
+            status, body, location = answer(work(session, now))
+            text = current_app.json.dumps(body) + "\n"
+            idempotency.complete(row, status, text, location)
+    except IntegrityError:
+        # A concurrent request with this key committed first (we waited for it): answer
+        # as it did. Anything else that collided is not ours to explain.
+        with services().sessions() as session:
+            stored = idempotency.find(session, who, key, request_time(), ttl)
+        if stored is None:
+            raise
+        return _replay(stored, asked)
+    return _json_response(status, text, location)
+
+
+def _idempotency_key() -> str | None:
+    raw = request.headers.get(KEY_HEADER)
+    if raw is None:
+        return None
+    # The draft defines the value as a structured-field string ("..."); bare tokens are
+    # what most clients send, so both are read.
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not KEY_TEXT.match(key) or len(key) > idempotency.MAX_KEY_LENGTH:
+        message = f"must be 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII characters"
+        raise FeedsvcError(f"{KEY_HEADER}: {message}", (FieldError(KEY_HEADER, message),))
+    return key
+
+
+def _principal() -> str:
+    # The API's before_request hook has accepted this token; the same SHA-256 as tokens.py.
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    with services().sessions() as session:
+        token_id = session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest))
+    return f"token:{token_id}"
+
+
+def _replay(stored: idempotency.Stored, asked: str) -> Response:
+    if stored.fingerprint != asked:
+        raise Invalid.field(
+            KEY_HEADER, "this key was already used with a different request; use a new key"
+        )
+    response = _json_response(stored.status, stored.body, stored.location)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _json_response(status: int, text: str, location: str | None) -> Response:
+    response = Response(text, status=status, mimetype="application/json")
+    if location:
+        response.headers["Location"] = location
+    return response
 
 
 @overload

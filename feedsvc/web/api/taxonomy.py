@@ -1,17 +1,27 @@
-"""Tags and sections: the two ways articles are routed into feeds."""
+"""Tags and sections: the two ways articles are routed into feeds.
+
+Editors create and read tags. Renaming or deleting a tag and anything about sections change
+the addresses or the contents of many feeds at once, so, as on the desk, only admins may.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 from sqlalchemy import select
 
 from feedsvc import taxonomy
 from feedsvc.app import services
+from feedsvc.errors import Forbidden
 from feedsvc.models import Section, Tag
 from feedsvc.web import schemas
-from feedsvc.web.api.common import created, parse_body, section_json, tag_json, write
+from feedsvc.web.api.common import parse_body, section_json, tag_json, write, write_once
 
 bp = Blueprint("taxonomy", __name__)
+
+
+def _admins_only() -> None:
+    if g.get("role") != "admin":
+        raise Forbidden("only an admin may rename or delete tags or change sections")
 
 
 @bp.get("/tags")
@@ -24,8 +34,10 @@ def list_tags() -> Response:
 @bp.post("/tags")
 def create_tag() -> Response:
     body = parse_body(schemas.TagCreate)
-    tag = write(lambda s, now: taxonomy.create_tag(s, body.name, body.slug, now))
-    return created(tag_json(tag), f"/api/tags/{tag.slug}")
+    return write_once(
+        lambda s, now: taxonomy.create_tag(s, body.name, body.slug, now),
+        lambda tag: (201, tag_json(tag), f"/api/tags/{tag.slug}"),
+    )
 
 
 @bp.get("/tags/<ref>")
@@ -36,12 +48,14 @@ def read_tag(ref: str) -> Response:
 
 @bp.patch("/tags/<ref>")
 def update_tag(ref: str) -> Response:
+    _admins_only()
     data = parse_body(schemas.TagPatch).model_dump(exclude_unset=True)
     return jsonify(tag_json(write(lambda s, now: taxonomy.update_tag(s, ref, data, now))))
 
 
 @bp.delete("/tags/<ref>")
 def delete_tag(ref: str) -> Response:
+    _admins_only()
     write(lambda s, now: taxonomy.delete_tag(s, ref, now))
     return Response(status=204)
 
@@ -55,9 +69,12 @@ def list_sections() -> Response:
 
 @bp.post("/sections")
 def create_section() -> Response:
+    _admins_only()
     data = parse_body(schemas.SectionCreate).model_dump(exclude_unset=True)
-    section = write(lambda s, now: taxonomy.create_section(s, data, now))
-    return created(section_json(section), f"/api/sections/{section.slug}")
+    return write_once(
+        lambda s, now: taxonomy.create_section(s, data, now),
+        lambda section: (201, section_json(section), f"/api/sections/{section.slug}"),
+    )
 
 
 @bp.get("/sections/<ref>")
@@ -68,6 +85,7 @@ def read_section(ref: str) -> Response:
 
 @bp.patch("/sections/<ref>")
 def update_section(ref: str) -> Response:
+    _admins_only()
     data = parse_body(schemas.SectionPatch).model_dump(exclude_unset=True)
     section = write(lambda s, now: taxonomy.update_section(s, ref, data, now))
     return jsonify(section_json(section))
@@ -75,5 +93,6 @@ def update_section(ref: str) -> Response:
 
 @bp.delete("/sections/<ref>")
 def delete_section(ref: str) -> Response:
+    _admins_only()
     write(lambda s, now: taxonomy.delete_section(s, ref))
     return Response(status=204)
