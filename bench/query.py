@@ -13,9 +13,9 @@ each run, as the renderer reads a feed:
 * +tags: the same, then `queries.load_articles` (articles, their tag ids, the tags:
   three queries) and every item's tags touched;
 * items: the same ids, then `items.load_items` (the renderer's ItemData with their
-  categories, from plain rows: three queries, no ORM objects);
-* items 1 join: `items.newest_items` (the same ItemData; the feed_entries range joined
-  to the articles, then tag ids and tags: three queries);
+  categories, from plain rows: one query, the tags aggregated into one string per article);
+* items 1 join: `items.newest_items` (the same ItemData; the feed_entries range joined to
+  the articles and their tags: one query in all);
 * naive ids / naive +tags: `ORDER BY articles.published_at DESC LIMIT 50` over
   `queries.computed_membership` (the articles filtered by status, tags and sections).
 
