@@ -121,7 +121,8 @@ def show(result: dict[str, Any]) -> None:
         f"writes never served: {len(result['never_served'])}"
     )
     p99 = result["edit_to_served_s"]["p99"]
-    print(f"edit-to-served p99 {p99:.2f} s (target <= 2 s): {'ok' if p99 <= 2 else 'MISSED'}")
+    met = p99 <= 2 and not result["never_served"]  # a write never served is a miss too
+    print(f"edit-to-served p99 {p99:.2f} s (target <= 2 s): {'ok' if met else 'MISSED'}")
 
 
 def main() -> None:

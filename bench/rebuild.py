@@ -135,13 +135,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def rebuild_seconds(
-    env: dict[str, str], workers: int, archives: bool = False
-) -> tuple[float, float]:
+def rebuild_seconds(env: dict[str, str], workers: int) -> tuple[float, float]:
     """Wall and CPU seconds (the command and its workers) of one `feedsvc rebuild`."""
     command = [str(FEEDSVC), "rebuild", "--workers", str(workers)]
-    if archives:
-        command.append("--archives")
     started, started_cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed, cpu = time.perf_counter() - started, _children_cpu() - started_cpu

@@ -219,6 +219,7 @@ def main() -> None:
         sys.exit("--reps must be 1..50 and --duration 1..120")
     tool("wrk")
     tool("nginx")
+    args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
         work = Path(tmp)

@@ -1,10 +1,10 @@
 """RFC 5005 archives in the database: sealing pages and finding each document's items.
 
 `paging.split` decides; this module feeds it the items after the last sealed bound, stores
-the bounds of newly sealed pages, and loads the articles of any document. Items are ordered
-by (published_at, id), the same order the bounds are written in. Arranging reads only the
-feed_entries index (queries.entries_after); article rows are loaded for one document at a
-time (queries.load_articles, or items.load_items straight into ItemData for the renderers).
+the bounds of newly sealed pages, and finds the article ids of any document. Items are
+ordered by (published_at, id), the same order the bounds are written in. Arranging reads only
+the feed_entries index (queries.entries_after); article rows are loaded for one document at a
+time (items.load_items, straight into ItemData for the renderers).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc import paging, queries
 from feedsvc.config import Settings
-from feedsvc.models import ArchivePage, Article, RenderedFeed
+from feedsvc.models import ArchivePage, RenderedFeed
 from feedsvc.types import FeedKey, parse_document_path
 
 
@@ -82,16 +82,6 @@ def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -
         open_ids=tuple(entries[i].article_id for i in split.open_page),
         current_ids=tuple(entries[i].article_id for i in split.current),
     )
-
-
-def articles_by_id(session: Session, ids: Sequence[int]) -> list[Article]:
-    """The articles with their tags, newest first (the order every document lists them in)."""
-    return queries.load_articles(session, ids)
-
-
-def page_articles(session: Session, key: FeedKey, layout: Layout, page: int) -> list[Article]:
-    """The articles of archive page `page` (sealed or open), newest first."""
-    return articles_by_id(session, page_ids(session, key, layout, page))
 
 
 def page_ids(session: Session, key: FeedKey, layout: Layout, page: int) -> Sequence[int]:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
+from typing import TypeVar
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from feedsvc import db, demo, tokens, users
 from feedsvc.config import ConfigError, Settings
+from feedsvc.errors import FeedsvcError
 from feedsvc.jobs import Renderer, build_scheduler, utcnow
 from feedsvc.partner_cli import partner
 
 log = logging.getLogger("feedsvc")
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -37,6 +43,17 @@ def _engine(settings: Settings) -> Engine:
     engine = db.make_engine(settings.database_url)
     click.get_current_context().call_on_close(engine.dispose)
     return engine
+
+
+def _run(work: Callable[[Session, datetime], T]) -> T:
+    """Run one use case in one transaction of the configured (and migrated) database."""
+    engine = _engine(_settings())
+    db.migrate(engine)
+    try:
+        with db.transaction(db.session_factory(engine)) as session:
+            return work(session, utcnow())
+    except FeedsvcError as exc:
+        raise click.ClickException(exc.detail) from exc
 
 
 @click.group()
@@ -189,12 +206,7 @@ def token() -> None:
 @click.option("--label", default="", help="who or what the token is for")
 def token_create(role: str, label: str) -> None:
     """Create a token and print it alone on stdout (it is stored only hashed)."""
-    settings = _settings()
-    engine = _engine(settings)
-    db.migrate(engine)
-    with db.transaction(db.session_factory(engine)) as session:
-        value = tokens.create_token(session, role, utcnow(), label)
-    click.echo(value)
+    click.echo(_run(lambda s, now: tokens.create_token(s, role, now, label)))
 
 
 @main.group()
@@ -210,20 +222,11 @@ def user() -> None:
 )
 def user_create(username: str, role: str, password_stdin: bool) -> None:
     """Create a desk user; the password is asked for (or read from stdin), never an argument."""
-    from feedsvc.errors import FeedsvcError
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = _settings()
-    engine = _engine(settings)
-    db.migrate(engine)
-    try:
-        with db.transaction(db.session_factory(engine)) as session:
-            users.create_user(session, username, password, role, utcnow())
-    except FeedsvcError as exc:
-        raise click.ClickException(exc.detail) from exc
+    _run(lambda s, now: users.create_user(s, username, password, role, now))
     click.echo(f"created {role} {username}")
 
 
@@ -246,7 +249,6 @@ def import_command(file: str, fmt: str, publish: bool) -> None:
     """
     from zoneinfo import ZoneInfo
 
-    from feedsvc.errors import FeedsvcError
     from feedsvc.ingest import IngestError, read_document
     from feedsvc.ingest.importer import import_document
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc import publishing, taxonomy
 from feedsvc.config import Settings
+from feedsvc.ingest.importer import summary_of
 from feedsvc.models import Article, Section, Tag
 
 LIST_SECTION = "樂活HOT"
@@ -25,7 +25,6 @@ LIST_SECTION = "樂活HOT"
 # names (河南, 鄭州, 洛陽) are left out because general news carries them too.
 LIST_RULE = ("景區", "博物館", "免門票", "門票優惠", "公園", "元宵", "牡丹")
 LIST_SPACING = timedelta(minutes=20)
-SUMMARY_CHARS = 100
 
 
 def seed() -> dict[str, Any]:
@@ -64,7 +63,7 @@ def _add(
     content = item.get("content_html") or f"<p>{html.escape(item['summary'])}</p>"
     fields = {
         "title": item["title"],
-        "summary": item.get("summary") or _summary_of(content),
+        "summary": item.get("summary") or summary_of(content),
         "content_html": content,
         "source": item.get("source"),
         "original_source": item.get("original_source"),
@@ -77,10 +76,3 @@ def _add(
     if item.get("slug"):
         fields["slug"] = item["slug"]
     publishing.create_article(session, fields, now, settings)
-
-
-def _summary_of(content_html: str) -> str:
-    first = re.search(r"<p>(.*?)</p>", content_html, re.S)
-    text = re.sub(r"<[^>]+>", "", first.group(1) if first else content_html)
-    text = html.unescape(text).strip()
-    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc.config import Settings
@@ -137,25 +137,23 @@ class Exporter:
 
     def export(self, keys: Iterable[FeedKey], since: datetime) -> int:
         """Write the documents of `keys` stored (rendered_at) at or after `since`."""
+        feeds = {key.path for key in keys}
+        if not feeds:
+            return 0
         written = 0
+        # One query for every feed: its documents are its own key, archive pages and variants.
+        columns = (
+            RenderedFeed.key,
+            RenderedFeed.format,
+            RenderedFeed.sealed,
+            RenderedFeed.last_modified,
+            RenderedFeed.body,
+            RenderedFeed.body_gzip,
+        )
         with self.factory() as session:
-            for key in keys:
-                matches = or_(
-                    RenderedFeed.key == key.path,
-                    RenderedFeed.key.like(f"{key.path}@%"),
-                    RenderedFeed.key.like(f"{key.path}/archive/%"),
-                )
-                rows = session.execute(
-                    select(
-                        RenderedFeed.key,
-                        RenderedFeed.format,
-                        RenderedFeed.sealed,
-                        RenderedFeed.last_modified,
-                        RenderedFeed.body,
-                        RenderedFeed.body_gzip,
-                    ).where(matches, RenderedFeed.rendered_at >= since)
-                )
-                for row in rows:
+            rows = session.execute(select(*columns).where(RenderedFeed.rendered_at >= since))
+            for row in rows:
+                if _feed_of(row.key) in feeds:
                     written += self._write(
                         row.key, row.format, row.sealed, row.last_modified, row.body, row.body_gzip
                     )

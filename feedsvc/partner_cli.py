@@ -14,25 +14,16 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import db, partners
-from feedsvc.errors import FeedsvcError
+from feedsvc import partners
 from feedsvc.models import Partner
 
 T = TypeVar("T")
 
 
 def _run(work: Callable[[Session, datetime], T]) -> T:
-    """Run one use case in one transaction of the configured database."""
-    from feedsvc.cli import _engine, _settings
-    from feedsvc.jobs import utcnow
+    from feedsvc.cli import _run  # imported here: feedsvc/cli.py imports this module
 
-    engine = _engine(_settings())
-    db.migrate(engine)
-    try:
-        with db.transaction(db.session_factory(engine)) as session:
-            return work(session, utcnow())
-    except FeedsvcError as exc:
-        raise click.ClickException(exc.detail) from exc
+    return _run(work)
 
 
 def _find(session: Session, ref: str) -> Partner:

@@ -36,7 +36,8 @@ MAX_FEED_LOG = 300  # PartnerPull.feed
 FEED_FORMS = "must be /feeds/all, /feeds/tags/<slug> or /feeds/sections/<slug>"
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """How bearer tokens are stored, API tokens (tokens.py) and partners' alike: SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -158,7 +159,7 @@ def mint_token(
         raise Conflict(f"partner {partner.id} is revoked")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = PartnerToken(
-        partner_id=partner.id, token_hash=_digest(token), label=label, created_at=now
+        partner_id=partner.id, token_hash=token_digest(token), label=label, created_at=now
     )
     session.add(row)
     session.flush()
@@ -196,7 +197,7 @@ class Caller:
 
 
 def by_token(session: Session, token: str) -> Caller:
-    row = session.scalar(select(PartnerToken).where(PartnerToken.token_hash == _digest(token)))
+    row = session.scalar(select(PartnerToken).where(PartnerToken.token_hash == token_digest(token)))
     if row is None:
         return Caller(None, False, "unknown token")
     if row.revoked_at is not None:
@@ -219,7 +220,7 @@ def by_signature(session: Session, partner_id: int, key: FeedKey, sig: str) -> C
 
 
 def active_token_partner(session: Session, token: str) -> int | None:
-    """The partner a bearer token belongs to, if both are active (for tokens.role_of)."""
+    """The partner a bearer token belongs to, if both are active (for tokens.identify)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     caller = by_token(session, token)

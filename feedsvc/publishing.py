@@ -19,7 +19,7 @@ from feedsvc import items, queries, store, text
 from feedsvc.config import Settings
 from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import STATUSES, Article, FeedEntry, Section, Tombstone
-from feedsvc.routing import HIDDEN, Placement, affected, feeds_of
+from feedsvc.routing import HIDDEN, Placement, SectionRule, affected, feeds_of
 from feedsvc.taxonomy import tags_by_names
 from feedsvc.types import FeedKey, ItemData
 
@@ -90,7 +90,8 @@ def update_article(
 
 def delete_article(session: Session, article_id: int, now: datetime) -> None:
     article = get_article(session, article_id)
-    _changed(session, article, queries.placement(article), HIDDEN, article.published_at, now)
+    rules = queries.section_rules(session)
+    _changed(session, article, rules, queries.placement(article), HIDDEN, article.published_at, now)
     # The foreign key cascades too; deleting here keeps SQLite without the pragma right.
     session.execute(delete(FeedEntry).where(FeedEntry.article_id == article.id))
     session.delete(article)
@@ -107,7 +108,7 @@ def publish_due(session: Session, now: datetime) -> int:
         before = queries.placement(article)
         article.status = "published"
         queries.sync_entries(session, article, rules)
-        _changed(session, article, before, queries.placement(article), None, now)
+        _changed(session, article, rules, before, queries.placement(article), None, now)
     session.flush()
     return len(due)
 
@@ -115,18 +116,19 @@ def publish_due(session: Session, now: datetime) -> int:
 def _changed(
     session: Session,
     article: Article,
+    rules: Sequence[SectionRule],
     before: Placement,
     after: Placement,
     published_before: datetime | None,
     now: datetime,
 ) -> None:
     """Mark every feed the change touches, and leave tombstones where the article left."""
-    keys = affected(before, after, queries.section_rules(session))
+    keys = affected(before, after, rules)
     times = [t for t in (published_before, article.published_at) if t is not None]
     store.mark_dirty(session, keys, now, touched=min(times, default=None))
     if before.visible and not after.visible:
         # Retracted or deleted: partners that republished it must learn to take it down.
-        for key in feeds_of(before, queries.section_rules(session)):
+        for key in feeds_of(before, rules):
             session.merge(Tombstone(uid=article.uid, key=key.path, deleted_at=now))
     elif after.visible:
         session.execute(delete(Tombstone).where(Tombstone.uid == article.uid))
@@ -185,13 +187,14 @@ def _apply(
     if content_changed and item_before is not None:
         article.updated_at = now
     session.flush()
-    queries.sync_entries(session, article)
+    rules = queries.section_rules(session)
+    queries.sync_entries(session, article, rules)
 
     after = queries.placement(article)
     if before == after and item_before == items.to_item(article, settings):
         return  # nothing a reader sees changed: leave every feed's bytes alone
     published_before = item_before.published if item_before is not None else None
-    _changed(session, article, before, after, published_before, now)
+    _changed(session, article, rules, before, after, published_before, now)
 
 
 def _apply_slug(session: Session, article: Article, slug: str | None, settings: Settings) -> None:

@@ -135,16 +135,15 @@ def render_batch(
             for feed in done:
                 changed: bool | None = None
                 if feed.plan is not None:
-                    stored = [
-                        d
-                        for doc in feed.rendered
-                        for d in regenerate.stored_documents(feed.key, doc)
-                    ]
-                    written = store.save_documents(
-                        session, stored, now, feed.render_ms, settings.gzip_level
+                    changed = regenerate.save_rendering(
+                        session,
+                        feed.key,
+                        feed.rendered,
+                        now,
+                        feed.render_ms,
+                        settings,
+                        feed.plan.stale_pages,
                     )
-                    store.drop_pages(session, feed.key, feed.plan.stale_pages)
-                    changed = bool(written) or bool(feed.plan.stale_pages)
                 regenerate.settle(session, feed.key, feed.claim, changed)
                 outcomes.append((feed.key, changed))
             if guard is not None and not guard(session):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -24,7 +24,7 @@ from feedsvc.items import load_items
 from feedsvc.models import FeedState
 from feedsvc.render import render_all
 from feedsvc.types import FORMATS, FeedKey, FeedMeta, Format, ItemData, Paging, Rendered
-from feedsvc.variants import VARIANTS, Variant, convert, convert_item
+from feedsvc.variants import VARIANTS, Variant, convert_item, convert_meta
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -192,7 +192,7 @@ def _plan_document(
     }
     for name in settings.variant_names:
         variant = VARIANTS[name]
-        converted, _ = convert(meta, (), variant)
+        converted = convert_meta(meta, variant)
         converted_items = [_converted(item, variant) for item in items]
         inputs[name] = (_linked(converted, key, settings, layout, page, name), converted_items)
     sealed = page is not None and page <= len(layout.sealed)
@@ -245,15 +245,25 @@ class Report:
     removed: list[FeedKey] = field(default_factory=list)
 
 
-def stored_documents(key: FeedKey, document: Document) -> list[store.Document]:
-    """What store.save_documents takes for every variant and format of `document`."""
-    return [
-        store.Document(
-            key.document_path(document.page, variant), fmt, r, document.updated, document.sealed
-        )
-        for variant, formats in document.renders.items()
+def save_rendering(
+    session: Session,
+    key: FeedKey,
+    rendered: Iterable[Document],
+    now: datetime,
+    render_ms: float,
+    settings: Settings,
+    stale_pages: frozenset[int] = frozenset(),
+) -> bool:
+    """Store a feed's rendered documents and drop its stale pages; True if anything changed."""
+    stored = [
+        store.Document(key.document_path(doc.page, variant), fmt, r, doc.updated, doc.sealed)
+        for doc in rendered
+        for variant, formats in doc.renders.items()
         for fmt, r in formats.items()
     ]
+    written = store.save_documents(session, stored, now, render_ms, settings.gzip_level)
+    store.drop_pages(session, key, stale_pages)
+    return bool(written) or bool(stale_pages)
 
 
 # Sealed archive pages rendered in one transaction at most: a feed with more to render
@@ -295,10 +305,7 @@ def refresh(
     # Render everything, then write: the write lock (SQLite) is held only for the writes.
     rendered = [render_document(d) for d in documents(session, plan, settings, now)]
     elapsed_ms = (time.perf_counter() - started) * 1000
-    stored = [d for document in rendered for d in stored_documents(key, document)]
-    written = store.save_documents(session, stored, now, elapsed_ms, settings.gzip_level)
-    store.drop_pages(session, key, plan.stale_pages)
-    return bool(written) or bool(plan.stale_pages)
+    return save_rendering(session, key, rendered, now, elapsed_ms, settings, plan.stale_pages)
 
 
 def _render_pages(
@@ -328,8 +335,7 @@ def _render_pages(
                 if (d := _plan_document(session, key, settings, layout, page, None, now))
             ]
             elapsed_ms = (time.perf_counter() - started) * 1000
-            stored = [d for document in rendered for d in stored_documents(key, document)]
-            store.save_documents(session, stored, now, elapsed_ms, settings.gzip_level)
+            save_rendering(session, key, rendered, now, elapsed_ms, settings)
             if guard is not None and not guard(session):
                 raise LeadershipLost(f"lease lost while rendering {key}")
 

@@ -69,7 +69,9 @@ def claim_for(session: Session, key: FeedKey) -> Claim | None:
 
 
 def changed_at(session: Session, key: FeedKey) -> datetime | None:
-    return session.scalar(select(FeedState.changed_at).where(FeedState.key == key.path))
+    # By primary key: the row is then in the session for claim_for and the error record.
+    state = session.get(FeedState, key.path)
+    return state.changed_at if state is not None else None
 
 
 def settle(session: Session, claim: Claim) -> bool:

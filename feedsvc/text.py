@@ -23,6 +23,7 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 
 __all__ = [
+    "HAN",
     "SLUG_MAX_LEN",
     "clean_multiline",
     "clean_text",
@@ -67,9 +68,11 @@ _ALLOWED_ATTRIBUTES = {
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _CLEAN_CONTENT_TAGS = frozenset({"script", "style"})
 
-# Planes 2 and 3 are allocated to CJK ideographs only, so ranges there cover current and
-# future extensions without tracking each Unicode release.
-_HAN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+# One Han character, as a regular expression. Planes 2 and 3 are allocated to CJK
+# ideographs only, so ranges there cover current and future extensions without tracking
+# each Unicode release.
+HAN = "[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]"
+_HAN = re.compile(HAN)
 _NON_ALNUM = re.compile("[^a-z0-9]+")
 _VALID_SLUG = re.compile("[a-z0-9]+(?:-[a-z0-9]+)*")
 

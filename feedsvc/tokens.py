@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -17,10 +16,6 @@ ROLES = ("editor", "admin")
 PREFIX = "fs_"
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_token(session: Session, role: str, now: datetime, label: str = "") -> str:
     """Store a new token and return it: the only time its clear text exists."""
     return create_token_row(session, role, now, label)[1]
@@ -33,25 +28,29 @@ def create_token_row(
     if role not in ROLES:
         raise Invalid.field("role", f"must be one of {', '.join(ROLES)}")
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=_digest(token), role=role, label=label, created_at=now)
+    row = ApiToken(token_hash=partners.token_digest(token), role=role, label=label, created_at=now)
     session.add(row)
     session.flush()
     return row, token
 
 
-def role_of(session: Session, token: str) -> str | None:
-    """The role a presented token grants, or None if it is unknown or revoked.
+def identify(session: Session, token: str) -> tuple[str, str] | None:
+    """(role, principal) for a presented token, or None if it is unknown or revoked.
 
-    A partner's active token answers "partner": the editor API refuses it with 403, not 401,
-    since it is a good credential for another door (web/partner_feeds.py).
+    The principal names the credential ("token:<id>", "partner:<id>") for what is kept per
+    caller, such as idempotency keys. A partner's active token answers the role "partner":
+    the editor API refuses it with 403, not 401, since it is a good credential for another
+    door (web/partner_feeds.py).
     """
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == partners.token_digest(token), ApiToken.revoked_at.is_(None)
+        )
     )
     if row is not None:
-        return row.role
+        return row.role, f"token:{row.id}"
     partner = partners.active_token_partner(session, token)
-    return "partner" if partner is not None else None
+    return ("partner", f"partner:{partner}") if partner is not None else None
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -8,7 +8,6 @@ own texts by the feed's. The variant's language tag replaces the original everyw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -71,15 +70,13 @@ def convert_item(item: ItemData, variant: Variant) -> ItemData:
     )
 
 
-def convert(
-    meta: FeedMeta, items: Sequence[ItemData], variant: Variant
-) -> tuple[FeedMeta, list[ItemData]]:
-    """The feed as readers of `variant` see it (links are the caller's business)."""
+def convert_meta(meta: FeedMeta, variant: Variant) -> FeedMeta:
+    """The feed's own texts as readers of `variant` see them (links are the caller's
+    business; items go through convert_item)."""
     if script_of(meta.language) not in (None, variant.name):
         meta = replace(
             meta,
             title=_convert(meta.title, variant),
             description=_convert(meta.description, variant),
         )
-    meta = replace(meta, language=variant.language)
-    return meta, [convert_item(item, variant) for item in items]
+    return replace(meta, language=variant.language)

@@ -21,11 +21,9 @@ from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.jobs import Renderer
 from tests.support.databases import fresh_database
+from tests.support.service import UNTHROTTLED
 
 BASE_URL = "http://feeds.test"
-# Tests send many requests with one token or one user name; tests/test_limits.py checks the
-# real defaults bite.
-UNTHROTTLED = {"api_rate_limit": "100000 per minute", "signin_rate_limit": "10000 per minute"}
 
 
 class Clock:

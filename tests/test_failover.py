@@ -3,7 +3,6 @@ standby finishes the work, with no feed lost, doubled or half-written."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import feedparser
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,19 +19,13 @@ from feedsvc import db, publishing, queries
 from feedsvc.config import Settings
 from feedsvc.models import Article, FeedState, Lease, RenderedFeed
 from feedsvc.types import FORMATS
-from tests.support.service import FEEDSVC, wait_for
+from tests.support.service import feed_ids, service_env, start_scheduler, wait_for
 
 pytestmark = pytest.mark.e2e
 
 FEEDS = 240  # enough work that the leader is still busy when it is killed
 LEASE_SECONDS = 4
 WAIT = 120  # every wait below is bounded by this
-
-
-def scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    command = [str(FEEDSVC), "scheduler"]
-    with log.open("ab") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -61,11 +53,9 @@ def test_a_standby_finishes_what_a_killed_leader_started(
         keys = queries.all_feed_keys(session)
         uids = set(session.scalars(select(Article.uid)))
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env.update(
-        FEEDSVC_DATABASE_URL=settings.database_url,
+    env = service_env(
+        settings.database_url,
         FEEDSVC_BASE_URL=settings.base_url,
-        FEEDSVC_RENDER_INTERVAL_SECONDS="1",
         FEEDSVC_LEASE_SECONDS=str(LEASE_SECONDS),
         FEEDSVC_SWEEP_INTERVAL_SECONDS="3600",
     )
@@ -94,10 +84,10 @@ def test_a_standby_finishes_what_a_killed_leader_started(
             lease = session.get(Lease, "scheduler")
             return lease.holder if lease else None
 
-    leader = scheduler(env, log)
+    leader = start_scheduler(env, log)
     processes.append(leader)
     wait(lambda: rendered() > 0, "the leader renders")
-    standby = scheduler(env, log)
+    standby = start_scheduler(env, log)
     processes.append(standby)
     assert f":{leader.pid}:" in (holder() or "")
     assert dirty() > 0, "the leader finished before it could be killed; raise FEEDS"
@@ -117,19 +107,11 @@ def test_a_standby_finishes_what_a_killed_leader_started(
                     path = key.document_path(None, variant)
                     row = session.get(RenderedFeed, (path, fmt))
                     assert row is not None, f"{path}.{fmt} lost"
-                    ids = _ids(row.body, fmt)
+                    ids = feed_ids(row.body, fmt)
                     assert len(ids) == len(set(ids)), f"{path}.{fmt} has a doubled item"
                     if key.kind == "tag":
                         assert len(ids) == 1, f"{path}.{fmt} holds {len(ids)} items"
                     assert set(ids) <= uids
         site = session.get(RenderedFeed, ("/feeds/all", "atom"))
         assert site is not None
-    assert len(_ids(site.body, "atom")) == settings.feed_items
-
-
-def _ids(body: bytes, fmt: str) -> list[str]:
-    if fmt == "json":
-        return [item["id"] for item in json.loads(body)["items"]]
-    parsed = feedparser.parse(body)
-    assert parsed.bozo == 0, parsed.bozo_exception  # a half-written document would not parse
-    return [entry.id for entry in parsed.entries]
+    assert len(feed_ids(site.body, "atom")) == settings.feed_items

@@ -13,7 +13,7 @@ Each fault, then the tests covering it:
   tests/test_scheduler.py::test_a_failing_feed_keeps_its_bytes_and_the_others_render;
   shown to editors: test_a_failed_render_is_shown_on_the_feed_health_page
 - the clock jumping forwards and backwards: test_scheduled_articles_survive_clock_jumps,
-  test_a_backward_clock_jump_never_moves_last_modified_back (a known bug, xfail)
+  test_a_backward_clock_jump_never_moves_last_modified_back
 - a duplicate POST with the same Idempotency-Key: test_a_duplicated_post_creates_one_article;
   concurrent duplicates against a real server: tests/test_idempotency.py
 """
@@ -45,9 +45,9 @@ from feedsvc.config import Settings
 from feedsvc.jobs import Renderer
 from feedsvc.models import Article, FeedState, RenderedFeed
 from feedsvc.types import FORMATS, FeedKey
+from tests.conftest import Clock
 from tests.desk.conftest import make_user, sign_in
-from tests.support.service import wait_for
-from tests.test_failover import _ids, scheduler
+from tests.support.service import feed_ids, free_port, service_env, start_scheduler, wait_for
 
 BASE_URL = "http://feeds.test"
 PROBLEM = "application/problem+json"
@@ -66,7 +66,7 @@ class TcpProxy:
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.port = _free_port()
+        self.port = free_port()
         self.sockets: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
@@ -124,13 +124,6 @@ class TcpProxy:
                 self.sockets -= {a, b}
             a.close()
             b.close()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Outage:
@@ -286,11 +279,9 @@ def test_a_restarted_scheduler_finishes_what_its_killed_self_started(
     with sessions() as session:
         keys = queries.all_feed_keys(session)
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env.update(
-        FEEDSVC_DATABASE_URL=settings.database_url,
+    env = service_env(
+        settings.database_url,
         FEEDSVC_BASE_URL=settings.base_url,
-        FEEDSVC_RENDER_INTERVAL_SECONDS="1",
         FEEDSVC_LEASE_SECONDS=str(RESTART_LEASE),
         FEEDSVC_SWEEP_INTERVAL_SECONDS="3600",
     )
@@ -304,7 +295,7 @@ def test_a_restarted_scheduler_finishes_what_its_killed_self_started(
     dirty = select(func.count()).where(FeedState.dirty.is_(True))
     tail: Callable[[], str] = lambda: log.read_text(errors="replace")[-3000:]  # noqa: E731
 
-    first = scheduler(env, log)
+    first = start_scheduler(env, log)
     try:
         wait_for(lambda: count(rendered) > 0, "the scheduler renders", 120, detail=tail)
         assert count(dirty) > 0, "it finished before it could be killed; raise RESTART_FEEDS"
@@ -317,7 +308,7 @@ def test_a_restarted_scheduler_finishes_what_its_killed_self_started(
     left = count(dirty)
     assert left > 0
 
-    again = scheduler(env, log)  # the same command, as a supervisor would restart it
+    again = start_scheduler(env, log)  # the same command, as a supervisor would restart it
     try:
         wait_for(lambda: count(dirty) == 0, "the restarted scheduler finishes", 180, detail=tail)
     finally:
@@ -329,7 +320,7 @@ def test_a_restarted_scheduler_finishes_what_its_killed_self_started(
             for fmt in FORMATS:
                 row = session.get(RenderedFeed, (key.document_path(None, None), fmt))
                 assert row is not None, f"{key.path}.{fmt} never rendered"
-                ids = _ids(row.body, fmt)  # parses: nothing half-written
+                ids = feed_ids(row.body, fmt)  # parses: nothing half-written
                 assert len(ids) == len(set(ids))
                 if key.kind == "tag":
                     assert len(ids) == 1
@@ -376,14 +367,6 @@ def test_a_failed_render_is_shown_on_the_feed_health_page(
 # --- the clock jumping --------------------------------------------------------------------
 
 
-class JumpingClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def in_site_feed(sessions: sessionmaker[Session], title: str) -> bool:
     with sessions() as session:
         row = session.get(RenderedFeed, (SITE.path, "atom"))
@@ -391,11 +374,9 @@ def in_site_feed(sessions: sessionmaker[Session], title: str) -> bool:
 
 
 def test_scheduled_articles_survive_clock_jumps(
-    sessions: sessionmaker[Session], settings: Settings
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, clock: Clock
 ) -> None:
-    start = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
-    clock = JumpingClock(start)
-    renderer = Renderer(sessions, settings, clock=clock, holder="jumpy")
+    start = clock.now
     due = start + timedelta(hours=1)
     with db.transaction(sessions) as session:
         fields = {"title": "定時稿", "status": "scheduled", "published_at": due}
@@ -426,11 +407,9 @@ def test_scheduled_articles_survive_clock_jumps(
 
 
 def test_a_backward_clock_jump_never_moves_last_modified_back(
-    sessions: sessionmaker[Session], settings: Settings, app: Any
+    sessions: sessionmaker[Session], settings: Settings, app: Any, renderer: Renderer, clock: Clock
 ) -> None:
-    start = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
-    clock = JumpingClock(start)
-    renderer = Renderer(sessions, settings, clock=clock, holder="jumpy")
+    start = clock.now
     with db.transaction(sessions) as session:
         fields = {"title": "原題", "status": "published", "published_at": start}
         article = publishing.create_article(session, fields, start, settings)
@@ -461,6 +440,7 @@ def test_a_duplicated_post_creates_one_article(
     first = client.post("/api/articles", headers=headers, json=body)
     second = client.post("/api/articles", headers=headers, json=body)
     assert (first.status_code, second.status_code) == (201, 201)
+    assert second.headers.get("Idempotent-Replayed") == "true"
     assert second.get_json()["id"] == first.get_json()["id"]
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Article)) == 1

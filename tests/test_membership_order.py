@@ -436,7 +436,8 @@ def test_arranging_pages_reads_no_article_text(
     assert not [s for s in log.seen if "content_html" in s or "FROM articles" in s]
     assert len(layout.current_ids) == settings.feed_items
     with sessions() as session:
-        page_one = archives.page_articles(session, FeedKey.site(), layout, 1)
+        ids = archives.page_ids(session, FeedKey.site(), layout, 1)
+        page_one = items.load_items(session, ids, settings)
     assert [a.title for a in page_one][-1] == "第0篇"
     assert len(page_one) == settings.archive_page_items
 

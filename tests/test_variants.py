@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 from feedsvc.types import FORMATS, Category, FeedKey, FeedMeta, ItemData
-from feedsvc.variants import VARIANTS, convert, convert_item, script_of
+from feedsvc.variants import VARIANTS, convert_item, convert_meta, script_of
 
 WHEN = datetime(2022, 2, 18, 10, 2, 25, tzinfo=UTC)
 
@@ -72,7 +72,9 @@ def test_simplified_item_becomes_traditional() -> None:
 
 def test_non_chinese_items_are_not_converted_but_relabelled() -> None:
     english = item("Energy 發展", "en")
-    assert convert_item(english, VARIANTS["zh-hans"]).title == "Energy 發展"
+    converted = convert_item(english, VARIANTS["zh-hans"])
+    assert converted.title == "Energy 發展"
+    assert converted.language == "zh-Hans"
 
 
 def test_feed_texts_follow_the_feed_language() -> None:
@@ -86,7 +88,7 @@ def test_feed_texts_follow_the_feed_language() -> None:
         self_urls={f: f"https://f/{f}" for f in FORMATS},
         updated=WHEN,
     )
-    converted, _ = convert(meta, [], VARIANTS["zh-hans"])
+    converted = convert_meta(meta, VARIANTS["zh-hans"])
     assert (converted.title, converted.description) == ("新闻网：乐活HOT", "新闻网的最新报导")
     assert converted.language == "zh-Hans"
 

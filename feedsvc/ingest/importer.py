@@ -109,13 +109,17 @@ def prepare(
 
 
 def _ensure_sections(
-    session: Session, names: list[str], described: dict[str, str], now: datetime
+    session: Session, names: list[str], described: dict[str, str], now: datetime, known: set[str]
 ) -> None:
+    """Create the sections named that do not exist; `known` holds names already checked."""
     for name in names:
+        if name in known:
+            continue
         if session.scalar(select(Section.id).where(Section.name == name)) is None:
             taxonomy.create_section(
                 session, {"name": name, "description": described.get(name)}, now
             )
+        known.add(name)
 
 
 def import_document(
@@ -128,11 +132,12 @@ def import_document(
     """Create every article of `document` in `session`; see the module docstring."""
     described = {text.clean_text(name): desc for name, desc in document.sections}
     done: list[Imported] = []
+    known: set[str] = set()
     removed = 0
     for source in document.articles:
         fields, warnings, count = prepare(source, settings)
         removed += count
-        _ensure_sections(session, fields["sections"], described, now)
+        _ensure_sections(session, fields["sections"], described, now, known)
         fields["status"] = "published" if publish and not warnings else "draft"
         article = publishing.create_article(session, fields, now, settings)
         done.append(Imported(article.id, article.slug, article.status, article.title, warnings))

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 from feedsvc.ingest.lexicon import word_frequencies
 from feedsvc.ingest.pinyin import SYLLABLE
-from feedsvc.text import to_simplified
+from feedsvc.text import HAN, to_simplified
 
 __all__ = ["Run", "find_runs", "is_private_use"]
 
-_HAN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+_HAN = re.compile(HAN)
 _LOST = re.compile(f"[?\ufffd](?:{SYLLABLE}\\))?")  # a lost byte, maybe with a torn annotation
 _TORN_ANNOTATION = re.compile(f"[?\ufffd]{SYLLABLE}\\)")
 _LETTER_ANNOTATED = re.compile(f"[A-Za-z](?=[(\uff08]{SYLLABLE}[)\uff09])")

@@ -82,16 +82,16 @@ def read_page(text: str, zone: tzinfo | None = None) -> SourceDocument:
     """
     zone = zone or ZoneInfo("Asia/Shanghai")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    filled = [(i, line) for i, line in enumerate(lines) if line.strip()]
+    filled = [line for line in lines if line.strip()]
     if not filled:
         raise IngestError("the page is empty")
-    title = filled[0][1].strip()
+    title = filled[0].strip()
     rest = filled[1:]
 
     published_at = None
     source = ""
-    if rest and (_TIME.search(rest[0][1]) or _SOURCE.search(rest[0][1])):
-        meta = rest.pop(0)[1]
+    if rest and (_TIME.search(rest[0]) or _SOURCE.search(rest[0])):
+        meta = rest.pop(0)
         if time_match := _TIME.search(meta):
             published_at = _when(time_match, zone)
         if source_match := _SOURCE.search(
@@ -100,30 +100,30 @@ def read_page(text: str, zone: tzinfo | None = None) -> SourceDocument:
             source = source_match.group(1)
 
     tags: list[str] = []
-    if rest and _KEYWORD_SPLIT.search(rest[0][1]) and len(rest) > 1:
-        words = [w for w in _KEYWORD_SPLIT.split(rest[0][1].strip()) if w]
+    if rest and _KEYWORD_SPLIT.search(rest[0]) and len(rest) > 1:
+        words = [w for w in _KEYWORD_SPLIT.split(rest[0].strip()) if w]
         if title in words:  # the keyword line repeats the title first; a paragraph would not
             rest.pop(0)
             tags = [w for w in words if w != title]
 
     paragraphs: list[str] = []
     original = ""
-    while rest and not _TAGS_LABEL.match(rest[0][1].strip()) and not _BULLET.match(rest[0][1]):
-        line = rest.pop(0)[1].strip()
+    while rest and not _TAGS_LABEL.match(rest[0].strip()) and not _BULLET.match(rest[0]):
+        line = rest.pop(0).strip()
         if found := _ORIGINAL.match(line):
             original = found.group(1)
             continue
         paragraphs.append(line)
 
     lead_sections: tuple[str, ...] = ()
-    if rest and _TAGS_LABEL.match(rest[0][1].strip()):
+    if rest and _TAGS_LABEL.match(rest[0].strip()):
         rest.pop(0)
-        if rest and not rest[0][1][:1].isspace() and not _BULLET.match(rest[0][1]):
-            lead_sections = (rest.pop(0)[1].strip(),)
+        if rest and not rest[0][:1].isspace() and not _BULLET.match(rest[0]):
+            lead_sections = (rest.pop(0).strip(),)
 
     items: list[_Item] = []
     heading = ""
-    for _, line in rest:
+    for line in rest:
         if bullet := _BULLET.match(line):
             items.append(_Item(bullet.group(1).strip(), heading))
         elif line[:1].isspace() and items:

@@ -15,17 +15,14 @@ from functools import cache
 
 from pypinyin import Style, pinyin
 
-from feedsvc.text import to_simplified
+from feedsvc.text import HAN, to_simplified
 
 __all__ = ["annotation_spans", "is_reading"]
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü"
 SYLLABLE = f"[a-z{_TONED}]{{1,6}}"
 # Han (BMP and supplementary planes) followed by a syllable in ASCII or full-width parentheses.
-_ANNOTATED = re.compile(
-    "([\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])"
-    f"[(\uff08]({SYLLABLE})[)\uff09]"
-)
+_ANNOTATED = re.compile(f"({HAN})[(\uff08]({SYLLABLE})[)\uff09]")
 _HAS_TONE = re.compile(f"[{_TONED[:-1]}]")
 
 

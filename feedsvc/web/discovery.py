@@ -9,6 +9,7 @@ here renders a feed: the directory reads the stored renderings' counts and times
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -200,20 +201,24 @@ def _group(parent: ET.Element, text: str, feeds: list[FeedEntry], settings: Sett
 
 @bp.get("/feeds/<any(style.xsl, style.css):name>")
 def static_file(name: str) -> Response:
-    filename, media_type = STATIC[name]
-    body = resources.files("feedsvc").joinpath(f"web/static/{filename}").read_bytes()
+    body, etag = _static(name)
+    media_type = STATIC[name][1]
     response = Response(body, content_type=f"{media_type}; charset=utf-8")
     response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.set_etag(etag)
     response.make_conditional(request)
     return response
+
+
+@functools.cache  # the files ship with the package: read and hash each once per process
+def _static(name: str) -> tuple[bytes, str]:
+    body = resources.files("feedsvc").joinpath(f"web/static/{STATIC[name][0]}").read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:32]
 
 
 def _cacheable(response: Response, settings: Settings) -> Response:
     # Hashing a page of a few kilobytes is cheap and spares readers the transfer.
     response.headers["Cache-Control"] = f"public, max-age={settings.feed_max_age_seconds}"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.make_conditional(request)
     return response

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc import store
 from feedsvc.app import services
-from feedsvc.models import RenderedFeed, Section, Tag, TagAlias
+from feedsvc.models import Section, Tag, TagAlias
 from feedsvc.types import FORMATS, MEDIA_TYPES, FeedKey, Format
 from feedsvc.web.fastpath import accepts_gzip, cache_control, gzip_etag, not_modified
 from feedsvc.web.problems import problem
@@ -74,29 +74,50 @@ def _serve(key: FeedKey, ext: str, page: int | None = None) -> Response:
     if variant is not None and variant not in services().settings.variant_names:
         names = ", ".join(services().settings.variant_names) or "none"
         return problem(404, "Not Found", f"no variant {variant!r}; variants: {names}")
-    conditional = bool(request.if_none_match or request.if_modified_since)
     with services().sessions() as session:
-        # A conditional request usually ends in 304: look at the validators only.
-        load = store.load_validators if conditional else store.load_rendered
-        row = load(session, key, fmt, page, variant)
-        if row is None:
+        response = stored(session, key, fmt, page, variant)
+        if response is None:
             if page is not None or variant is not None:
                 return _not_found()
             return _missing(session, key, fmt)
-        gzip = accepts_gzip(request.headers.get("Accept-Encoding"))
-        etag = gzip_etag(row.etag) if gzip else row.etag
-        if _not_modified(row):
-            _count(key, 304, 0)
-            not_changed = Response(status=304, content_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8")
-            return _headers(not_changed, row, etag, gzip=None)
+    sent = 0 if request.method == "HEAD" else response.content_length or 0
+    _count(key, response.status_code, sent)
+    return response
+
+
+def stored(
+    session: Session, key: FeedKey, fmt: Format, page: int | None, variant: str | None
+) -> Response | None:
+    """The stored document as a 200, or a 304 to a conditional GET; None if it is not stored.
+
+    Carries the public validators and caching headers; partner_feeds.py narrows them.
+    """
+    headers = request.headers
+    conditional = bool(headers.get("If-None-Match") or headers.get("If-Modified-Since"))
+    # A conditional request usually ends in 304: look at the validators only.
+    load = store.load_validators if conditional else store.load_rendered
+    row = load(session, key, fmt, page, variant)
+    if row is None:
+        return None
+    gzip = accepts_gzip(headers.get("Accept-Encoding"))
+    content_type = f"{MEDIA_TYPES[fmt]}; charset=utf-8"
+    if not_modified(
+        row.etag, row.last_modified, headers.get("If-None-Match"), headers.get("If-Modified-Since")
+    ):
+        response = Response(status=304, content_type=content_type)
+    else:
         if conditional:
             row = store.load_rendered(session, key, fmt, page, variant)
             if row is None:
-                return _not_found()
-        body = row.body_gzip if gzip else row.body
-    response = Response(body, content_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8")
-    _count(key, 200, 0 if request.method == "HEAD" else len(body))
-    return _headers(response, row, etag, gzip=gzip)
+                return None
+        response = Response(row.body_gzip if gzip else row.body, content_type=content_type)
+        if gzip:
+            response.headers["Content-Encoding"] = "gzip"
+    response.headers["ETag"] = gzip_etag(row.etag) if gzip else row.etag
+    response.last_modified = row.last_modified
+    response.headers["Cache-Control"] = cache_control(services().settings, row.sealed)
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 def _count(key: FeedKey, status: int, nbytes: int) -> None:
@@ -104,25 +125,6 @@ def _count(key: FeedKey, status: int, nbytes: int) -> None:
     counter = current_app.extensions.get("feedsvc_traffic")
     if counter is not None:
         counter.count(key.path, status, nbytes, request.headers.get("User-Agent"))
-
-
-def _not_modified(row: RenderedFeed) -> bool:
-    headers = request.headers
-    return not_modified(
-        row.etag, row.last_modified, headers.get("If-None-Match"), headers.get("If-Modified-Since")
-    )
-
-
-def _headers(response: Response, row: RenderedFeed, etag: str, gzip: bool | None) -> Response:
-    settings = services().settings
-    response.headers["ETag"] = etag
-    response.last_modified = row.last_modified
-    response.headers["Cache-Control"] = cache_control(settings, row.sealed)
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if gzip:
-        response.headers["Content-Encoding"] = "gzip"
-    return response
 
 
 def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:

@@ -8,9 +8,9 @@ request that names a known partner is logged (partner, document, status, bytes),
 refusals included.
 
 The bytes are the ones public feeds serve (full content, public archive links: archive
-pages are public too); conditional GET and gzip work like web/feeds.py, with the shared
-helpers of web/fastpath.py, but caches are told `private`. These paths never reach the
-public fast path: its pattern only matches /feeds/….
+pages are public too), answered by web/feeds.py's `stored` (conditional GET, gzip), but
+caches are told `private`. These paths never reach the public fast path: its pattern only
+matches /feeds/….
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
-from feedsvc import partners, store
+from feedsvc import partners
 from feedsvc.app import services
 from feedsvc.db import transaction
-from feedsvc.models import RenderedFeed
-from feedsvc.types import MEDIA_TYPES, FeedKey
-from feedsvc.web.fastpath import accepts_gzip, cache_control, gzip_etag, not_modified
+from feedsvc.types import FeedKey
+from feedsvc.web.feeds import stored
 from feedsvc.web.problems import problem
 
 bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
 KINDS = {"tags": "tag", "sections": "section"}
-ATOM = f"{MEDIA_TYPES['atom']}; charset=utf-8"
 CHALLENGE = 'Bearer realm="feedsvc-partner"'
 
 
@@ -97,33 +95,17 @@ def _document(session: Session, key: FeedKey, page: int | None) -> Response:
     variant = request.args.get("variant") or None
     if variant is not None and variant not in services().settings.variant_names:
         return problem(404, "Not Found", f"no variant {variant!r}")
-    row = store.load_rendered(session, key, "atom", page, variant)
-    if row is None:
+    response = stored(session, key, "atom", page, variant)
+    if response is None:
         if page is None and variant is None:  # granted, so it exists: not rendered yet
             retry = str(services().settings.render_interval_seconds)
             return problem(
                 503, "Feed not rendered yet", "try again shortly", headers={"Retry-After": retry}
             )
         return problem(404, "Not Found", "no such feed document")
-    gzip = accepts_gzip(request.headers.get("Accept-Encoding"))
-    etag = gzip_etag(row.etag) if gzip else row.etag
-    headers = request.headers
-    if not_modified(
-        row.etag, row.last_modified, headers.get("If-None-Match"), headers.get("If-Modified-Since")
-    ):
-        return _headers(Response(status=304, content_type=ATOM), row, etag)
-    response = _headers(Response(row.body_gzip if gzip else row.body, content_type=ATOM), row, etag)
-    if gzip:
-        response.headers["Content-Encoding"] = "gzip"
-    return response
-
-
-def _headers(response: Response, row: RenderedFeed, etag: str) -> Response:
-    public = cache_control(services().settings, row.sealed)
-    response.headers["ETag"] = etag
-    response.last_modified = row.last_modified
     # The public feed's lifetime, but only the partner's own client may keep it: the answer
     # depends on its credentials.
+    public = response.headers["Cache-Control"]
     response.headers["Cache-Control"] = public.replace("public", "private", 1)
     response.headers["Vary"] = "Accept-Encoding, Authorization"
     return response

@@ -183,6 +183,18 @@ def test_appears_in_follows_section_rules(
     }
 
 
+def test_appears_in_takes_a_typed_slug_for_a_new_tag_name_as_saving_does(
+    editor: FlaskClient,
+) -> None:
+    # Saving looks tags up by name (taxonomy.tags_by_names): "yuyao" would be a new tag,
+    # not 余姚, so the preview must not promise /feeds/tags/yuyao.
+    data = editor.get("/desk/api/appears-in", query_string={"tags": "yuyao"}).get_json()
+    (tag,) = [f for f in data["feeds"] if f["kind"] == "tag"]
+    assert tag["label"] == "#yuyao"
+    assert tag["key"] != "/feeds/tags/yuyao"
+    assert tag["why"] == "新标签，保存时创建"
+
+
 def test_tag_suggestions_match_chinese_input(editor: FlaskClient) -> None:
     names = [t["name"] for t in editor.get("/desk/api/tags?q=余").get_json()["tags"]]
     assert "余姚" in names

@@ -1,4 +1,4 @@
-"""What the admin API's documented examples name (feedsvc/web/admin_openapi.py), seeded so
+"""What the admin API's documented examples name (feedsvc/web/openapi.py), seeded so
 schemathesis can reach a 2xx: user 1, API token 1 (the editor's, made first), partner 1
 with a grant of lehuo-hot and partner token 1. Returns an admin's headers."""
 

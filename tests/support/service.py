@@ -23,6 +23,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
+import feedparser
 import pytest
 
 FEEDSVC = Path(sys.executable).with_name("feedsvc")
@@ -34,6 +35,10 @@ CLI_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 T = TypeVar("T")
+
+# Tests send many requests with one token or one user name; tests/test_limits.py checks the
+# real defaults bite.
+UNTHROTTLED = {"api_rate_limit": "100000 per minute", "signin_rate_limit": "10000 per minute"}
 
 
 def free_port() -> int:
@@ -75,12 +80,28 @@ def service_env(database: Path | str, **overrides: str) -> dict[str, str]:
         FEEDSVC_DATABASE_URL=url,
         FEEDSVC_RENDER_INTERVAL_SECONDS=str(RENDER_INTERVAL),
         FEEDSVC_LEASE_SECONDS="10",  # must outlast the render interval
-        # Tests send many requests with one token or user; tests/test_limits.py tests limits.
-        FEEDSVC_API_RATE_LIMIT="100000 per minute",
-        FEEDSVC_SIGNIN_RATE_LIMIT="10000 per minute",
+        **{f"FEEDSVC_{name.upper()}": value for name, value in UNTHROTTLED.items()},
     )
     env.update(overrides)
     return env
+
+
+def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`feedsvc scheduler` with `env`, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(FEEDSVC), "scheduler"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def feed_ids(body: bytes, fmt: str) -> list[str]:
+    """The item ids of a stored document; RSS and Atom must parse cleanly (a half-written
+    document would not)."""
+    if fmt == "json":
+        return [item["id"] for item in json.loads(body)["items"]]
+    parsed = feedparser.parse(body)
+    assert parsed.bozo == 0, parsed.bozo_exception
+    return [entry.id for entry in parsed.entries]
 
 
 def run_cli(

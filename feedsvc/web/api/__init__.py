@@ -12,6 +12,7 @@ from flask import Blueprint, Response, g, request
 from feedsvc import tokens
 from feedsvc.app import services
 from feedsvc.errors import Invalid, NotFound
+from feedsvc.publishing import MAX_ID
 from feedsvc.web.api import admin, articles, preview, taxonomy
 from feedsvc.web.problems import problem
 
@@ -32,14 +33,15 @@ def authenticate() -> Response | None:
             headers={"WWW-Authenticate": 'Bearer realm="feedsvc"'},
         )
     with services().sessions() as session:
-        role = tokens.role_of(session, token.strip())
-    if role is None:
+        found = tokens.identify(session, token.strip())
+    if found is None:
         return problem(
             401,
             "Unauthorized",
             "unknown or revoked token",
             headers={"WWW-Authenticate": 'Bearer realm="feedsvc", error="invalid_token"'},
         )
+    role, g.principal = found
     if role not in ("editor", "admin"):
         return problem(403, "Forbidden", f"the {role} role cannot use the editor API")
     g.role = role
@@ -47,12 +49,15 @@ def authenticate() -> Response | None:
 
 
 @bp.before_request
-def refuse_nul() -> None:
-    # PostgreSQL text cannot hold NUL, so a lookup by such text fails in the driver (a 500).
-    # Stored names, slugs and statuses never contain one: a ref with NUL names nothing.
+def refuse_impossible_refs() -> None:
+    # What the database driver would fail on (a 500) names nothing: PostgreSQL text cannot
+    # hold NUL, and ids beyond its 32-bit integer cannot exist. Stored names, slugs and
+    # statuses never contain NUL.
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and "\x00" in value:
             raise NotFound(f"no {name} {value!r}")
+        if isinstance(value, int) and value > MAX_ID:
+            raise NotFound(f"no {name.removesuffix('_id')} {value}")
     for name, value in request.args.items(multi=True):
         if "\x00" in value:
             raise Invalid.field(name, "must not contain NUL characters")

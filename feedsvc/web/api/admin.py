@@ -9,30 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
 from feedsvc import partners, tokens, users
 from feedsvc.app import services
-from feedsvc.errors import Conflict, Invalid, NotFound
+from feedsvc.errors import Conflict, Invalid
 from feedsvc.models import ApiToken, Partner, PartnerToken, User
 from feedsvc.web import schemas
-from feedsvc.web.api.articles import MAX_ID
-from feedsvc.web.api.common import created, parse_body, time_json, write
-from feedsvc.web.problems import problem
+from feedsvc.web.api.common import created, parse_body, require_admin, time_json, write
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 MAX_PULLS = 1000
 
 
 @bp.before_request
-def admins_only() -> Response | None:
-    if g.get("role") != "admin":
-        return problem(403, "Forbidden", "only an admin may manage users, tokens and partners")
-    for name, value in (request.view_args or {}).items():
-        if isinstance(value, int) and value > MAX_ID:  # beyond what the id columns hold
-            raise NotFound(f"no {name.removesuffix('_id')} {value}")
-    return None
+def admins_only() -> None:
+    require_admin("manage users, tokens and partners")
 
 
 def _json(model: Any) -> dict[str, Any]:

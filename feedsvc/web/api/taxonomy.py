@@ -6,22 +6,27 @@ the addresses or the contents of many feeds at once, so, as on the desk, only ad
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
 from feedsvc import taxonomy
 from feedsvc.app import services
-from feedsvc.errors import Forbidden
 from feedsvc.models import Section, Tag
 from feedsvc.web import schemas
-from feedsvc.web.api.common import parse_body, section_json, tag_json, write, write_once
+from feedsvc.web.api.common import (
+    parse_body,
+    require_admin,
+    section_json,
+    tag_json,
+    write,
+    write_once,
+)
 
 bp = Blueprint("taxonomy", __name__)
 
 
 def _admins_only() -> None:
-    if g.get("role") != "admin":
-        raise Forbidden("only an admin may rename or delete tags or change sections")
+    require_admin("rename or delete tags or change sections")
 
 
 @bp.get("/tags")

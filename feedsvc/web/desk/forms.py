@@ -6,7 +6,6 @@ errors come back keyed by field so each page shows them beside the input they co
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,8 +16,9 @@ from flask_babel import gettext as _
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from feedsvc import text
+from feedsvc.ingest import clean_source_text
 from feedsvc.models import Article
+from feedsvc.text import HAN
 from feedsvc.web import schemas
 
 TEXT_FIELDS = ("title", "summary", "content_html", "author", "source", "link", "language")
@@ -122,7 +122,7 @@ def _message(kind: str, fallback: str) -> str:
 # Runs of Latin-1 / cp1252 letters and punctuation: where UTF-8 read with the wrong
 # codec ends up.
 _LATIN_RUN = re.compile("[\u0080-\u02ff\u2010-\u2122]{3,}")
-_HAN = re.compile("[\u3400-\u9fff]")
+_HAN = re.compile(HAN)
 
 
 def looks_like_mojibake(value: str) -> bool:
@@ -141,22 +141,19 @@ def looks_like_mojibake(value: str) -> bool:
 def ingest_warnings(value: str) -> list[str]:
     """Messages about characters cleaning will strip and text that looks like mojibake.
 
-    The ingest package's cleaner (feedsvc.ingest.clean_source_text) reports mojibake and
-    private-use characters with the span concerned; what text.py strips is counted here.
+    The ingest package's cleaner (feedsvc.ingest.clean_source_text) reports GBK mojibake,
+    private-use characters and how many XML-illegal characters it strips; UTF-8 read as
+    Latin-1, which it does not look for, is checked here.
     """
     if not value:
         return []
-    messages: list[str] = []
-    try:
-        ingest = importlib.import_module("feedsvc.ingest")
-    except ImportError:  # the ingest package is optional to the desk
-        ingest = None
-    clean_source_text = getattr(ingest, "clean_source_text", None)
-    if clean_source_text is not None:
-        messages.extend(str(w.message) for w in clean_source_text(value).warnings)
-    removed = len(value) - len(text.strip_xml_invalid(value))
-    if removed:
-        messages.append(_("%(n)d invisible control character(s) will be removed", n=removed))
-    if not any("mojibake" in m for m in messages) and looks_like_mojibake(value):
+    cleaned = clean_source_text(value)
+    messages = [str(w.message) for w in cleaned.warnings]
+    if cleaned.invalid_removed:
+        messages.append(
+            _("%(n)d invisible control character(s) will be removed", n=cleaned.invalid_removed)
+        )
+    found_mojibake = any(w.kind in ("mojibake", "mojibake-repaired") for w in cleaned.warnings)
+    if not found_mojibake and looks_like_mojibake(value):
         messages.append(_("looks like garbled text (UTF-8 read as Latin-1?)"))
     return messages

@@ -34,7 +34,8 @@ def _tag_slugs(db: Session, names: list[str]) -> tuple[dict[str, str], set[str]]
         name = text.clean_text(raw)
         if not name:
             continue
-        slug = db.scalar(select(Tag.slug).where((Tag.name == name) | (Tag.slug == name)))
+        # By name only, as taxonomy.tags_by_names finds them on save: a typed slug is a new name.
+        slug = db.scalar(select(Tag.slug).where(Tag.name == name))
         if slug is None:
             slug = text.unique_slug(
                 text.slugify(name),
