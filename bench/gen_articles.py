@@ -42,6 +42,7 @@ from feedsvc import db
 from feedsvc.models import Article
 from feedsvc.queries import BYTES_PER_CHAR, ITEM_OVERHEAD
 from feedsvc.text import slugify
+from feedsvc.types import FeedKey
 
 
 def _words(text: str) -> list[str]:
@@ -358,6 +359,14 @@ def generate(
         "feed_entries", ("feed_key", "published_at", "article_id", "size_estimate"), entry_rows()
     )
     say(f"feed entries: {time.perf_counter() - started:.1f} s")
+    # Every write marks its feeds (store.mark_dirty), so a portal's database holds a state
+    # row per feed; without them, each render would look its feed's row up in vain.
+    feeds = [FeedKey.site(), *map(FeedKey.tag, slugs), *map(FeedKey.section, section_slugs)]
+    loader.rows(
+        "feed_states",
+        ("key", "dirty", "generation", "changed_at"),
+        ((feed.path, True, 1, END) for feed in feeds),
+    )
     loader.finish(("tags", "sections", "articles"))
     engine.dispose()
     made.seconds = time.perf_counter() - started

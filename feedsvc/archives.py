@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from feedsvc import paging, queries
@@ -23,10 +23,19 @@ from feedsvc.types import FeedKey, parse_document_path
 
 
 @dataclass(frozen=True)
+class Sealed:
+    """A sealed page's bound: its newest item."""
+
+    page: int
+    last_published_at: datetime
+    last_article_id: int
+
+
+@dataclass(frozen=True)
 class Layout:
     """Where a feed's documents stand after sealing whatever became full."""
 
-    sealed: tuple[ArchivePage, ...]  # every sealed page, page 1 first
+    sealed: tuple[Sealed, ...]  # every sealed page, page 1 first
     new_pages: tuple[int, ...]  # sealed by this call
     open_ids: tuple[int, ...]  # the open page's articles, oldest first
     current_ids: tuple[int, ...]  # the current document's articles, oldest first
@@ -40,21 +49,29 @@ class Layout:
         return len(self.sealed) + 1 if self.open_ids else None
 
 
-def _bound(page: ArchivePage) -> queries.Bound:
+def _bound(page: Sealed) -> queries.Bound:
     return (page.last_published_at, page.last_article_id)
 
 
-def sealed_pages(session: Session, key: FeedKey) -> list[ArchivePage]:
-    return list(
-        session.scalars(
-            select(ArchivePage).where(ArchivePage.key == key.path).order_by(ArchivePage.page)
-        )
+def sealed_pages(session: Session, key: FeedKey) -> list[Sealed]:
+    # Plain rows, not ORM objects: the site-wide feed has a page per 50 articles, and
+    # building 20,000 objects per render of it cost more than rendering it.
+    rows = session.execute(
+        select(ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id)
+        .where(ArchivePage.key == key.path)
+        .order_by(ArchivePage.page)
     )
+    return [Sealed(page, at, article_id) for page, at, article_id in rows]
 
 
-def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -> Layout | None:
-    """Seal the pages that became full and say which articles each live document holds."""
-    if not queries.feed_exists(session, key):
+def arrange(
+    session: Session, key: FeedKey, settings: Settings, now: datetime, exists: bool = False
+) -> Layout | None:
+    """Seal the pages that became full and say which articles each live document holds.
+
+    None if the feed does not exist; `exists` says the caller has just checked.
+    """
+    if not exists and not queries.feed_exists(session, key):
         return None
     pages = sealed_pages(session, key)
     rows = queries.entries_after(session, key, _bound(pages[-1]) if pages else None)
@@ -65,17 +82,23 @@ def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -
     new_pages = []
     for end in split.sealed_ends:
         last_id, last_published_at = rows[end - 1][0], rows[end - 1][1]
-        page = ArchivePage(
-            key=key.path,
-            page=len(pages) + 1,
-            last_published_at=last_published_at,
-            last_article_id=last_id,
-            sealed_at=now,
-        )
-        session.add(page)
+        page = Sealed(len(pages) + 1, last_published_at, last_id)
         pages.append(page)
         new_pages.append(page.page)
-    session.flush()
+    if new_pages:
+        session.execute(
+            insert(ArchivePage),
+            [
+                {
+                    "key": key.path,
+                    "page": p.page,
+                    "last_published_at": p.last_published_at,
+                    "last_article_id": p.last_article_id,
+                    "sealed_at": now,
+                }
+                for p in pages[-len(new_pages) :]
+            ],
+        )
     return Layout(
         sealed=tuple(pages),
         new_pages=tuple(new_pages),

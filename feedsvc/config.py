@@ -41,7 +41,7 @@ class Settings:
     item_content_max_bytes: int = 262_144
     tombstone_days: int = 30
     archive_max_age_seconds: int = 86_400
-    gzip_level: int = 6
+    gzip_level: int = 2
     variants: str = "zh-hans,zh-hant"
     feed_check_seconds: float = 0.5
     feed_cache_bytes: int = 67_108_864
@@ -100,8 +100,8 @@ class Settings:
                 raise ConfigError(f"{name}: must be at least 1")
         if not 0 < self.dirty_poll_seconds <= self.render_interval_seconds:
             raise ConfigError("dirty_poll_seconds: must be above 0 and at most render_interval")
-        if not 1 <= self.gzip_level <= 9:
-            raise ConfigError("gzip_level: must be 1 to 9")
+        if not 0 <= self.gzip_level <= 3:
+            raise ConfigError("gzip_level: must be 0 to 3 (ISA-L levels)")
         if self.feed_check_seconds < 0 or self.feed_max_age_seconds < 0:
             raise ConfigError("feed_check_seconds, feed_max_age_seconds: must not be negative")
         for name in ("api_rate_limit", "signin_rate_limit"):

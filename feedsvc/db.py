@@ -16,10 +16,18 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = "feedsvc:migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, durable: bool = True) -> Engine:
+    """An engine with the project's connection settings.
+
+    `durable=False` lets a commit return before it reaches the disk: a crash may then lose
+    the last commits, never consistency. Only for work that is redone when lost: a
+    rebuild's renders (a feed's dirty mark is cleared in the commit that stores its bytes,
+    and a rebuild cut short by a crash is run again).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        options = {} if durable else {"options": "-c synchronous_commit=off"}
+        return create_engine(url, pool_pre_ping=True, connect_args=options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -32,6 +40,8 @@ def make_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        if not durable:
+            cur.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no fsync per commit
         cur.close()
 
     return engine

@@ -70,8 +70,7 @@ def load_items(session: Session, ids: Sequence[int], settings: Settings) -> list
     """The items of these articles, newest first, in one query."""
     if not ids:
         return []
-    stmt = _with_tags(session).where(Article.id.in_(ids))
-    return _items(session, stmt.order_by(Article.published_at.desc(), Article.id.desc()), settings)
+    return _items(session, _by_ids(session), settings, {"ids": list(ids)})
 
 
 def newest_items(session: Session, key: FeedKey, limit: int, settings: Settings) -> list[ItemData]:
@@ -85,12 +84,16 @@ def newest_items(session: Session, key: FeedKey, limit: int, settings: Settings)
 _STATEMENTS: dict[tuple[str, str], Select[*tuple[Any, ...]]] = {}
 
 
-def _with_tags(session: Session) -> Select[*tuple[Any, ...]]:
+def _by_ids(session: Session) -> Select[*tuple[Any, ...]]:
     dialect = session.get_bind().dialect.name
-    found = _STATEMENTS.get(("with_tags", dialect))
+    found = _STATEMENTS.get(("by_ids", dialect))
     if found is None:
-        found = select(*ITEM_COLUMNS, _tags_text(dialect).label("tags"))
-        _STATEMENTS["with_tags", dialect] = found
+        found = (
+            select(*ITEM_COLUMNS, _tags_text(dialect).label("tags"))
+            .where(Article.id.in_(bindparam("ids", expanding=True)))
+            .order_by(Article.published_at.desc(), Article.id.desc())
+        )
+        _STATEMENTS["by_ids", dialect] = found
     return found
 
 

@@ -10,6 +10,7 @@ and taxonomy.py call them in the same transaction as every write that moves an a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, delete, func, insert, inspect, literal, or_, select, update
@@ -287,13 +288,9 @@ def deleted_entries(session: Session, key: FeedKey, since: datetime) -> tuple[De
     return tuple(DeletedEntry(uid, when) for uid, when in rows)
 
 
-def feed_meta(
-    session: Session,
-    key: FeedKey,
-    settings: Settings,
-    items: Sequence[ItemData],
-    changed_at: datetime | None,
-) -> FeedMeta | None:
+def feed_meta(session: Session, key: FeedKey, settings: Settings) -> FeedMeta | None:
+    """What a feed's documents share, `updated` aside (see `dated`); None if the feed does
+    not exist."""
     base = settings.public_base
     if key.kind == "all":
         title, description, ident = settings.site_title, settings.site_description, "all"
@@ -311,7 +308,6 @@ def feed_meta(
         title = f"{settings.site_title}：{section.name}"
         description = section.description or f"{settings.site_description}（{section.name}）"
         ident = f"section/{section.id}"
-    instants = [i.updated for i in items] + ([changed_at] if changed_at else [])
     return FeedMeta(
         key=key,
         id=f"tag:{settings.id_authority}:feed/{ident}",
@@ -320,6 +316,12 @@ def feed_meta(
         language=settings.language,
         home_url=settings.site_url,
         self_urls={fmt: f"{base}{key.path}.{fmt}" for fmt in FORMATS},
-        updated=max(instants, default=EPOCH),
+        updated=EPOCH,
         tz=settings.timezone,
     )
+
+
+def dated(meta: FeedMeta, items: Sequence[ItemData], changed_at: datetime | None) -> FeedMeta:
+    """The meta of one document: updated at its newest item, or the feed's own last change."""
+    instants = [i.updated for i in items] + ([changed_at] if changed_at else [])
+    return replace(meta, updated=max(instants, default=EPOCH))

@@ -57,7 +57,8 @@ class _Worker:
         self.settings = settings
         self.lease = lease
         self.every_page = every_page
-        self.factory = db.session_factory(db.make_engine(settings.database_url))
+        # Not durable: a lost commit leaves its feeds dirty, to be rendered again.
+        self.factory = db.session_factory(db.make_engine(settings.database_url, durable=False))
 
     def close(self) -> None:
         engine = self.factory.kw["bind"]

@@ -86,6 +86,7 @@ class FeedPlan:
 
     key: FeedKey
     layout: archives.Layout
+    meta: FeedMeta  # what every document of the feed shares
     current: DocumentPlan
     pages: tuple[int, ...]  # archive pages to render, oldest first
     stale_pages: frozenset[int] = frozenset()  # stored pages that no longer exist
@@ -134,13 +135,14 @@ def plan_feed(
     page that was just added, pages holding items edited since `touched_from`, and pages
     missing from the store; with `every_page`, every archive page.
     """
-    layout = archives.arrange(session, key, settings, now)
+    meta = queries.feed_meta(session, key, settings)
+    if meta is None:
+        return None
+    layout = archives.arrange(session, key, settings, now, exists=True)
     if layout is None:
         return None
     changed_at = store.changed_at(session, key)
-    current = _plan_document(session, key, settings, layout, None, changed_at, now)
-    if current is None:
-        return None
+    current = _plan_document(session, key, settings, layout, meta, None, changed_at, now)
     stored = archives.stored_pages(session, key)
     wanted: set[int] = set()
     if every_page:
@@ -156,7 +158,7 @@ def plan_feed(
             wanted |= archives.pages_from(layout, touched_from)
     pages = tuple(sorted(p for p in wanted if 1 <= p <= layout.pages))
     stale = frozenset(p for p in stored if p > layout.pages)
-    return FeedPlan(key, layout, current, pages, stale)
+    return FeedPlan(key, layout, meta, current, pages, stale)
 
 
 def documents(
@@ -165,9 +167,7 @@ def documents(
     """The plan's documents, the current one first, each page loaded when it is reached."""
     yield plan.current
     for page in plan.pages:
-        document = _plan_document(session, plan.key, settings, plan.layout, page, None, now)
-        if document is not None:
-            yield document
+        yield _plan_document(session, plan.key, settings, plan.layout, plan.meta, page, None, now)
 
 
 def _plan_document(
@@ -175,15 +175,14 @@ def _plan_document(
     key: FeedKey,
     settings: Settings,
     layout: archives.Layout,
+    feed: FeedMeta,
     page: int | None,
     changed_at: datetime | None,
     now: datetime,
-) -> DocumentPlan | None:
+) -> DocumentPlan:
     ids = layout.current_ids if page is None else archives.page_ids(session, key, layout, page)
     items = load_items(session, ids, settings)
-    meta = queries.feed_meta(session, key, settings, items, changed_at)
-    if meta is None:
-        return None
+    meta = queries.dated(feed, items, changed_at)
     if page is None:
         since = now - timedelta(days=settings.tombstone_days)
         meta = replace(meta, deleted=queries.deleted_entries(session, key, since))
@@ -325,14 +324,16 @@ def _render_pages(
         with transaction(factory) as session:
             now = clock()
             started = time.perf_counter()
-            layout = archives.arrange(session, key, settings, now)  # seals what is due
+            meta = queries.feed_meta(session, key, settings)
+            if meta is None:
+                return
+            layout = archives.arrange(session, key, settings, now, exists=True)  # seals what is due
             if layout is None:
                 return
             chunk = [p for p in pages[i : i + CHUNK_PAGES] if p <= len(layout.sealed)]
             rendered = [
-                render_document(d)
-                for page in chunk
-                if (d := _plan_document(session, key, settings, layout, page, None, now))
+                render_document(_plan_document(session, key, settings, layout, meta, p, None, now))
+                for p in chunk
             ]
             elapsed_ms = (time.perf_counter() - started) * 1000
             save_rendering(session, key, rendered, now, elapsed_ms, settings)

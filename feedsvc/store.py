@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from isal import igzip
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, load_only
-from zlib_ng import gzip_ng
 
 from feedsvc.models import ArchivePage, FeedState, Lease, RenderedFeed, Tombstone
 from feedsvc.types import FeedKey, Format, Rendered, parse_document_path
@@ -84,10 +84,11 @@ def settle(session: Session, claim: Claim) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# zlib level when the caller does not pass settings.gzip_level; 6 is within a few percent
-# of 9 at a fraction of the CPU. zlib-ng writes the same format 2-3 times faster than zlib
-# at equal size: compressing every document once per render is a large part of a rebuild.
-GZIP_LEVEL = 6
+# ISA-L level (0-3) when the caller does not pass settings.gzip_level. Compressing every
+# document once per render is a large part of a rebuild: ISA-L's level 2 writes the same
+# gzip format 3.5-12 times as fast as zlib's level 6, for 5-6% more bytes
+# (bench/gzip_levels.py, figures in bench/RESULTS.md).
+GZIP_LEVEL = 2
 _IN_CHUNK = 500  # paths per IN (...) list, well under every driver's parameter limit
 
 
@@ -291,5 +292,5 @@ def release_lease(session: Session, name: str, holder: str, now: datetime) -> No
 
 def _gzip(body: bytes, level: int) -> bytes:
     # mtime=0 makes the gzip bytes a function of the body alone.
-    packed: bytes = gzip_ng.compress(body, compresslevel=level, mtime=0)  # type: ignore[no-untyped-call]
+    packed: bytes = igzip.compress(body, compresslevel=level, mtime=0)
     return packed

@@ -137,14 +137,15 @@ def test_the_gzip_level_setting_is_the_stored_compression(
 ) -> None:
     seed(sessions, settings, clock, 3)
     stored: dict[int, bytes] = {}
-    for level in (1, 9):
+    for level in (0, 3):
+        # Titles of one length: both bodies are the same size, and every document changes.
         rebuild(replace(settings, gzip_level=level, site_title=f"level {level}"), 1)
         with sessions() as session:
             row = store.load_rendered(session, FeedKey.site(), "rss")
             assert row is not None
             assert gzip.decompress(row.body_gzip) == row.body
             stored[level] = row.body_gzip
-    # zlib writes its level into the header's XFL byte: 4 fastest, 2 best.
-    assert (stored[1][8], stored[9][8]) == (4, 2)
-    with pytest.raises(ConfigError, match="gzip_level"):
-        Settings.load(environ={"FEEDSVC_GZIP_LEVEL": "0"})
+    assert len(stored[3]) < 0.9 * len(stored[0])
+    for bad in ("-1", "4", "6"):
+        with pytest.raises(ConfigError, match="gzip_level"):
+            Settings.load(environ={"FEEDSVC_GZIP_LEVEL": bad})
