@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from isal import igzip
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
 from feedsvc.models import ArchivePage, FeedState, Lease, RenderedFeed, Tombstone
@@ -28,19 +29,33 @@ def mark_dirty(
 
     `touched` is the publication time of the oldest item the edit changed, if it may sit
     in an archive page: pages from there on are rendered again.
+
+    One upsert per feed, computed by the database: two edits marking a feed at once both
+    bump its generation, whatever their isolation (SQLite reads outside the write lock).
     """
-    for key in sorted(set(keys)):
-        state = session.get(FeedState, key.path, with_for_update=True)
-        if state is None:
-            state = FeedState(key=key.path, dirty=True, generation=1, changed_at=now)
-            session.add(state)
-        else:
-            state.dirty = True
-            state.generation += 1
-            state.changed_at = max(state.changed_at, now)
+    paths = sorted({key.path for key in keys})
+    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for path in paths:
+        stmt = upsert(FeedState).values(
+            key=path, dirty=True, generation=1, changed_at=now, touched_from=touched
+        )
+        new = stmt.excluded
+        changes: dict[str, Any] = {
+            "dirty": True,
+            "generation": FeedState.generation + 1,
+            "changed_at": case(
+                (FeedState.changed_at < new.changed_at, new.changed_at), else_=FeedState.changed_at
+            ),
+        }
         if touched is not None:
-            state.touched_from = min(state.touched_from or touched, touched)
-    session.flush()
+            older = FeedState.touched_from
+            earlier = older.is_(None) | (new.touched_from < older)
+            changes["touched_from"] = case((earlier, new.touched_from), else_=older)
+        session.execute(stmt.on_conflict_do_update(index_elements=[FeedState.key], set_=changes))
+    # Rows this session already holds are stale now.
+    for held in list(session.identity_map.values()):
+        if isinstance(held, FeedState) and held.key in paths:
+            session.expire(held)
 
 
 @dataclass(frozen=True)

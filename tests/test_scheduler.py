@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import db, publishing, regenerate, store, taxonomy
@@ -101,6 +102,72 @@ def test_a_mark_made_during_rendering_is_not_lost(
     with db.transaction(sessions) as session:
         assert not store.settle(session, claim)
     assert dirty_keys(sessions) == {"/feeds/all"}
+
+
+def test_two_edits_marking_one_feed_at_once_both_count(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock
+) -> None:
+    """Two edits' marks interleave: both must bump the generation, or a scheduler that
+    claimed the first could clear the second's mark and its edit would wait for a sweep.
+
+    The second edit runs, in a thread of its own, right after the first edit's first
+    statement; the first commits a moment later. On SQLite a read-then-write mark lost the
+    second's bump: the first wrote a generation computed from a stale read.
+    """
+    add_article(sessions, settings, clock)
+    with sessions() as session:
+        (claim,) = [c for c in store.dirty_feeds(session) if c.key == SITE]
+    executed = 0
+    second = threading.Thread(target=lambda: mark(sessions, clock))
+
+    def after_first_statement(*_: object) -> None:
+        nonlocal executed
+        executed += 1
+        if executed == 1:
+            second.start()
+            second.join(timeout=1)  # blocks while the first holds its lock: that is fine
+
+    with db.transaction(sessions) as session:
+        connection = session.connection()
+        event.listen(connection, "after_cursor_execute", after_first_statement)
+        try:
+            store.mark_dirty(session, [SITE], clock())
+        finally:
+            event.remove(connection, "after_cursor_execute", after_first_statement)
+    second.join(timeout=60)
+    assert not second.is_alive()
+    with sessions() as session:
+        state = session.get(FeedState, SITE.path)
+        assert state is not None
+        assert state.generation == claim.generation + 2
+    with db.transaction(sessions) as session:
+        assert not store.settle(session, claim)
+
+
+def test_a_mark_keeps_the_newest_change_and_the_oldest_touched_item(
+    sessions: sessionmaker[Session], clock: Clock
+) -> None:
+    now = clock()
+    marks = [  # (when the edit happened, the oldest item it touched)
+        (now, now - timedelta(days=2)),
+        (now - timedelta(hours=1), now - timedelta(days=5)),  # a clock that went back
+        (now - timedelta(hours=2), now - timedelta(days=1)),
+        (now - timedelta(hours=3), None),
+    ]
+    for when, touched in marks:
+        with db.transaction(sessions) as session:
+            store.mark_dirty(session, [SITE], when, touched)
+    with sessions() as session:
+        state = session.get(FeedState, SITE.path)
+        assert state is not None
+        assert (state.dirty, state.generation) == (True, len(marks))
+        assert state.changed_at == now
+        assert state.touched_from == now - timedelta(days=5)
+
+
+def mark(sessions: sessionmaker[Session], clock: Clock) -> None:
+    with db.transaction(sessions) as session:
+        store.mark_dirty(session, [SITE], clock())
 
 
 def test_unchanged_bytes_are_not_rewritten(
