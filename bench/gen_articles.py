@@ -30,7 +30,7 @@ import time
 from array import array
 from bisect import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
@@ -91,9 +91,6 @@ class Generated:
     tag_links: int
     entries: int
     seconds: float
-    rule_sections: list[str] = field(default_factory=list)  # slugs
-    placement_sections: list[str] = field(default_factory=list)
-    tag_slugs: list[str] = field(default_factory=list)  # by popularity, most popular first
 
 
 def tag_names(count: int, rng: random.Random) -> list[str]:
@@ -219,7 +216,6 @@ def generate(
 
     names = tag_names(tags, rng)
     slugs = unique_slugs(names)
-    made.tag_slugs = slugs
     created = END - timedelta(days=365 * years + 30)
     loader.rows(
         "tags",
@@ -250,9 +246,7 @@ def generate(
             rule_rows.append((s + 1, tag_id))
             rule_of.setdefault(tag_id, []).append(s + 1)
     loader.rows("section_rule_tags", ("section_id", "tag_id"), rule_rows)
-    made.rule_sections = [section_slugs[s] for s in range(0, sections, 2)]
     placed_ids = list(range(2, sections + 1, 2))
-    made.placement_sections = [section_slugs[i - 1] for i in placed_ids]
     say(f"tags and sections: {time.perf_counter() - started:.1f} s")
 
     # Per feed, the ids of its articles in publication order: ids follow publication time,

@@ -14,15 +14,15 @@ same run, interleaved.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import statistics
 import time
 from collections.abc import Callable
 
-from isal import igzip
 from sqlalchemy import func, select
 
-from feedsvc import db
+from feedsvc import db, store
 from feedsvc.models import RenderedFeed
 
 Codec = Callable[[bytes], bytes]
@@ -36,11 +36,7 @@ def _zlib(level: int) -> Codec:
 
 
 def _isal(level: int) -> Codec:
-    def compress(body: bytes) -> bytes:
-        packed: bytes = igzip.compress(body, compresslevel=level, mtime=0)  # as store.py does
-        return packed
-
-    return compress
+    return functools.partial(store.gzip_body, level=level)  # what the store writes
 
 
 CODECS: dict[str, Codec] = {

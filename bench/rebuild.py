@@ -103,8 +103,6 @@ def stub_archives(factory: sessionmaker[Session], settings: Settings) -> int:
     for key in keys:
         with db.transaction(factory) as session:
             layout = archives.arrange(session, key, settings, now)
-            if layout is None:
-                continue
             stored = archives.stored_pages(session, key)
             rows = [
                 {

@@ -64,15 +64,11 @@ def sealed_pages(session: Session, key: FeedKey) -> list[Sealed]:
     return [Sealed(page, at, article_id) for page, at, article_id in rows]
 
 
-def arrange(
-    session: Session, key: FeedKey, settings: Settings, now: datetime, exists: bool = False
-) -> Layout | None:
+def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -> Layout:
     """Seal the pages that became full and say which articles each live document holds.
 
-    None if the feed does not exist; `exists` says the caller has just checked.
+    For a feed that exists (queries.feed_meta says so); another has no entries, so no pages.
     """
-    if not exists and not queries.feed_exists(session, key):
-        return None
     pages = sealed_pages(session, key)
     rows = queries.entries_after(session, key, _bound(pages[-1]) if pages else None)
     entries = [paging.Entry(row[0], row[2]) for row in rows]

@@ -29,7 +29,11 @@ from feedsvc.models import FeedState
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler"
-_ANY_DIRTY = select(FeedState.key).where(FeedState.dirty.is_(True)).limit(1)  # indexed
+# A feed whose last render failed stays dirty; it waits for the next full tick, or the
+# poll would render it (and log its failure) several times a second.
+_ANY_DIRTY = (
+    select(FeedState.key).where(FeedState.dirty.is_(True), FeedState.last_error.is_(None)).limit(1)
+)
 Clock = Callable[[], datetime]
 
 

@@ -138,9 +138,7 @@ def plan_feed(
     meta = queries.feed_meta(session, key, settings)
     if meta is None:
         return None
-    layout = archives.arrange(session, key, settings, now, exists=True)
-    if layout is None:
-        return None
+    layout = archives.arrange(session, key, settings, now)
     changed_at = store.changed_at(session, key)
     current = _plan_document(session, key, settings, layout, meta, None, changed_at, now)
     stored = archives.stored_pages(session, key)
@@ -327,9 +325,7 @@ def _render_pages(
             meta = queries.feed_meta(session, key, settings)
             if meta is None:
                 return
-            layout = archives.arrange(session, key, settings, now, exists=True)  # seals what is due
-            if layout is None:
-                return
+            layout = archives.arrange(session, key, settings, now)  # seals what is due
             chunk = [p for p in pages[i : i + CHUNK_PAGES] if p <= len(layout.sealed)]
             rendered = [
                 render_document(_plan_document(session, key, settings, layout, meta, p, None, now))

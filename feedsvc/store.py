@@ -52,9 +52,9 @@ def mark_dirty(
             earlier = older.is_(None) | (new.touched_from < older)
             changes["touched_from"] = case((earlier, new.touched_from), else_=older)
         session.execute(stmt.on_conflict_do_update(index_elements=[FeedState.key], set_=changes))
-    # Rows this session already holds are stale now.
-    for held in list(session.identity_map.values()):
-        if isinstance(held, FeedState) and held.key in paths:
+    for path in paths:  # a row this session already holds is stale now
+        held = session.identity_map.get(Session.identity_key(FeedState, path))
+        if held is not None:
             session.expire(held)
 
 
@@ -99,11 +99,6 @@ def settle(session: Session, claim: Claim) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# ISA-L level (0-3) when the caller does not pass settings.gzip_level. Compressing every
-# document once per render is a large part of a rebuild: ISA-L's level 2 writes the same
-# gzip format 3.5-12 times as fast as zlib's level 6, for 5-6% more bytes
-# (bench/gzip_levels.py, figures in bench/RESULTS.md).
-GZIP_LEVEL = 2
 _IN_CHUNK = 500  # paths per IN (...) list, well under every driver's parameter limit
 
 
@@ -123,7 +118,7 @@ def save_documents(
     documents: Sequence[Document],
     now: datetime,
     render_ms: float,
-    gzip_level: int = GZIP_LEVEL,
+    gzip_level: int,
 ) -> int:
     """Store renderings; returns how many were written. Unchanged bytes (same ETag) are
     left alone, so a rebuild that changes nothing writes nothing.
@@ -155,7 +150,7 @@ def save_documents(
             "key": doc.path,
             "format": doc.fmt,
             "body": doc.rendered.body,
-            "body_gzip": _gzip(doc.rendered.body, gzip_level),
+            "body_gzip": gzip_body(doc.rendered.body, gzip_level),
             "etag": doc.rendered.etag,
             "last_modified": last_modified,
             "item_count": doc.rendered.item_count,
@@ -169,23 +164,6 @@ def save_documents(
     if updates:
         session.execute(update(RenderedFeed), updates)  # by primary key, one executemany
     return len(inserts) + len(updates)
-
-
-def save_rendered(
-    session: Session,
-    key: FeedKey,
-    fmt: Format,
-    rendered: Rendered,
-    last_modified: datetime,
-    now: datetime,
-    render_ms: float,
-    page: int | None = None,
-    sealed: bool = False,
-    variant: str | None = None,
-) -> bool:
-    """Store one rendering; returns False (and writes nothing) when the bytes are unchanged."""
-    document = Document(key.document_path(page, variant), fmt, rendered, last_modified, sealed)
-    return save_documents(session, [document], now, render_ms) > 0
 
 
 def load_rendered(
@@ -305,7 +283,12 @@ def release_lease(session: Session, name: str, holder: str, now: datetime) -> No
     )
 
 
-def _gzip(body: bytes, level: int) -> bytes:
-    # mtime=0 makes the gzip bytes a function of the body alone.
+def gzip_body(body: bytes, level: int) -> bytes:
+    """The gzip bytes stored beside a body, with ISA-L at `level` (0-3, settings.gzip_level).
+
+    Compressing every document once per render is a large part of a rebuild: ISA-L's level 2
+    writes the same format 3.5-12 times as fast as zlib's level 6 for 5-6% more bytes
+    (bench/gzip_levels.py). mtime=0 makes the bytes a function of the body alone.
+    """
     packed: bytes = igzip.compress(body, compresslevel=level, mtime=0)
     return packed

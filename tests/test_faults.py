@@ -350,9 +350,11 @@ def test_a_failed_render_is_shown_on_the_feed_health_page(
         return real(meta, items)
 
     monkeypatch.setattr(regenerate, "render_all", fail_for_yuyao)
-    report = renderer.tick()
+    report = renderer.poll()  # the first poll is a full tick
     assert report is not None
     assert report.failed == [FeedKey.tag("yuyao")]
+    # Still dirty, but not retried at every poll: it waits for the next full tick.
+    assert renderer.poll() is None
 
     client = app.test_client()
     client.environ_base["wsgi.url_scheme"] = "https"

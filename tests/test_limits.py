@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedsvc import db, users
 from feedsvc.app import create_app
 from feedsvc.config import Settings
-from feedsvc.models import Article
+from feedsvc.models import Article, Section, Tag
 from tests.desk.conftest import PASSWORD, csrf_of
 
 PROBLEM = "application/problem+json"
@@ -147,16 +147,21 @@ def test_a_desk_form_over_the_size_limit_is_a_readable_413_and_saves_nothing(
     assert articles(sessions) == 0
 
 
-@pytest.mark.parametrize("path", ["/api/articles", "/api/tags", "/api/sections"])
+@pytest.mark.parametrize(
+    ("path", "model"), [("/api/articles", Article), ("/api/tags", Tag), ("/api/sections", Section)]
+)
 def test_an_api_body_over_the_size_limit_is_a_413_problem(
     settings: Settings,
     engine: Engine,
     sessions: sessionmaker[Session],
     admin_auth: dict[str, str],
     path: str,
+    model: type[Article | Tag | Section],
 ) -> None:
     client = app_with(settings, engine, max_request_bytes=1024)
     reply = client.post(path, headers=admin_auth, json={"title": "x" * 2048, "name": "y"})
     assert reply.status_code == 413
     assert reply.mimetype == PROBLEM
     assert articles(sessions) == 0
+    with sessions() as session:  # nothing of what the path creates was saved either
+        assert session.scalar(select(func.count()).select_from(model)) == 0

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedsvc import db, taxonomy
 from feedsvc.cli import main
 from feedsvc.config import Settings
+from feedsvc.jobs import Renderer
 from feedsvc.models import Article, PartnerPull
 
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
@@ -303,7 +304,11 @@ def test_the_partner_commands(database_url: str) -> None:
 
 
 def test_grants_follow_a_renamed_section_and_go_with_a_deleted_one(
-    client: FlaskClient, admin_auth: dict[str, str], bearer: dict[str, str], partner: int
+    client: FlaskClient,
+    admin_auth: dict[str, str],
+    bearer: dict[str, str],
+    partner: int,
+    renderer: Renderer,
 ) -> None:
     renamed = client.patch("/api/sections/lehuo-hot", json={"slug": "lehuo"}, headers=admin_auth)
     assert renamed.status_code == 200, renamed.get_json()
@@ -311,6 +316,8 @@ def test_grants_follow_a_renamed_section_and_go_with_a_deleted_one(
     assert grants["grants"] == ["/feeds/sections/lehuo"]
     # The token still opens the feed under its new path; the old path is no longer granted.
     assert client.get("/partner/feeds/sections/lehuo-hot.atom", headers=bearer).status_code == 403
+    renderer.tick()
+    assert client.get("/partner/feeds/sections/lehuo.atom", headers=bearer).status_code == 200
     assert client.delete("/api/sections/lehuo", headers=admin_auth).status_code == 204
     grants = client.get(f"/api/admin/partners/{partner}", headers=admin_auth).get_json()
     assert grants["grants"] == []

@@ -123,7 +123,8 @@ def test_a_refused_rebuild_forgets_nothing(
     ghost = FeedKey.tag("ghost")  # stored, but no such tag: a rebuild would forget it
     rendered = Rendered(body=b"{}", etag='"x"', media_type="application/feed+json", item_count=0)
     with db.transaction(sessions) as session:
-        store.save_rendered(session, ghost, "json", rendered, clock(), clock(), 1.0)
+        document = store.Document(ghost.document_path(None), "json", rendered, clock())
+        store.save_documents(session, [document], clock(), 1.0, settings.gzip_level)
     scheduler = Renderer(sessions, settings, clock=utcnow, holder="live-scheduler")
     assert scheduler.lead()
     with pytest.raises(LeadershipLost):

@@ -165,6 +165,18 @@ def test_a_mark_keeps_the_newest_change_and_the_oldest_touched_item(
         assert state.touched_from == now - timedelta(days=5)
 
 
+def test_a_session_holding_the_feed_state_sees_its_own_marks(
+    sessions: sessionmaker[Session], clock: Clock
+) -> None:
+    with db.transaction(sessions) as session:
+        store.mark_dirty(session, [SITE], clock())
+        state = session.get(FeedState, SITE.path)
+        assert state is not None
+        assert state.generation == 1
+        store.mark_dirty(session, [SITE], clock())
+        assert state.generation == 2
+
+
 def mark(sessions: sessionmaker[Session], clock: Clock) -> None:
     with db.transaction(sessions) as session:
         store.mark_dirty(session, [SITE], clock())

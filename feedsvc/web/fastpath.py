@@ -79,12 +79,12 @@ def not_modified(
     return since is not None and last_modified.replace(microsecond=0) <= since
 
 
-def cache_control(settings: Settings, sealed: bool) -> str:
+def cache_control(settings: Settings, sealed: bool, scope: str = "public") -> str:
     # A sealed archive page keeps its items; anything else may change at the next render.
     max_age = settings.archive_max_age_seconds if sealed else settings.feed_max_age_seconds
     # RFC 5861: a cache may keep serving this copy while we answer with errors (database
     # down, a deploy): stale news beats no feed.
-    return f"public, max-age={max_age}, stale-if-error={STALE_IF_ERROR_SECONDS}"
+    return f"{scope}, max-age={max_age}, stale-if-error={STALE_IF_ERROR_SECONDS}"
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct values
@@ -150,32 +150,41 @@ class FeedCache:
 
     def check(self, now: float) -> None:
         """Drop every held document whose stored ETag changed or that is gone: one query."""
-        with self.check_lock:  # one thread checks; the others wait for its answer
-            if now - self.checked < self.settings.feed_check_seconds:
-                return
-            with self.lock:
-                held = dict(self.entries)
-            paths = sorted({path for path, _ in held})
-            current: dict[tuple[str, str], str] = {}
-            try:
-                if paths:
-                    with self.engine.connect() as connection:
-                        for start in range(0, len(paths), _CHUNK):
-                            chunk = {"keys": paths[start : start + _CHUNK]}
-                            for key, fmt, etag in connection.execute(_CURRENT, chunk):
-                                current[(key, fmt)] = etag
-            except SQLAlchemyError as exc:
-                # The store is unreachable: keep serving the last good bytes we hold, and
-                # ask again after the usual interval rather than on every request.
-                log.warning("feed store unreachable, serving held documents: %s", exc)
-                self.checked = now
-                return
-            with self.lock:
-                for key, entry in held.items():
-                    if current.get(key) != entry.etag and self.entries.get(key) is entry:
-                        del self.entries[key]
-                        self.size -= entry.size
+        # One thread checks; the others go on serving what is held meanwhile rather than
+        # queue behind its query (and behind a connect timeout when the store is away).
+        if not self.check_lock.acquire(blocking=False):
+            return
+        try:
+            self._check(now)
+        finally:
+            self.check_lock.release()
+
+    def _check(self, now: float) -> None:
+        if now - self.checked < self.settings.feed_check_seconds:
+            return
+        with self.lock:
+            held = dict(self.entries)
+        paths = sorted({path for path, _ in held})
+        current: dict[tuple[str, str], str] = {}
+        try:
+            if paths:
+                with self.engine.connect() as connection:
+                    for start in range(0, len(paths), _CHUNK):
+                        chunk = {"keys": paths[start : start + _CHUNK]}
+                        for key, fmt, etag in connection.execute(_CURRENT, chunk):
+                            current[(key, fmt)] = etag
+        except SQLAlchemyError as exc:
+            # The store is unreachable: keep serving the last good bytes we hold, and
+            # ask again after the usual interval rather than on every request.
+            log.warning("feed store unreachable, serving held documents: %s", exc)
             self.checked = now
+            return
+        with self.lock:
+            for key, entry in held.items():
+                if current.get(key) != entry.etag and self.entries.get(key) is entry:
+                    del self.entries[key]
+                    self.size -= entry.size
+        self.checked = now
 
     def _entry(self, path: str, fmt: str) -> _Entry | None:
         now = self.clock()

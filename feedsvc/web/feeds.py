@@ -41,7 +41,7 @@ def site_feed(ext: str) -> Response:
 def listed_feed(kind: str, name: str) -> Response:
     stem, _, ext = name.rpartition(".")
     if kind not in KINDS or not stem:
-        return _not_found()
+        return not_found()
     key = FeedKey(KINDS[kind], stem)  # type: ignore[arg-type]
     return _serve(key, ext)
 
@@ -54,43 +54,56 @@ def site_archive(name: str) -> Response:
 @bp.get("/feeds/<kind>/<slug>/archive/<name>")
 def listed_archive(kind: str, slug: str, name: str) -> Response:
     if kind not in KINDS:
-        return _not_found()
+        return not_found()
     return _serve_page(FeedKey(KINDS[kind], slug), name)  # type: ignore[arg-type]
 
 
 def _serve_page(key: FeedKey, name: str) -> Response:
     page, _, ext = name.partition(".")
     if not page.isdigit() or page.startswith("0"):
-        return _not_found()
+        return not_found()
     return _serve(key, ext, int(page))
 
 
 def _serve(key: FeedKey, ext: str, page: int | None = None) -> Response:
     # No slug holds NUL, and PostgreSQL refuses text with one: answer before asking it.
     if ext not in FORMATS or "\x00" in key.slug:
-        return _not_found()
+        return not_found()
     fmt: Format = ext
     variant = request.args.get("variant") or None
-    if variant is not None and variant not in services().settings.variant_names:
-        names = ", ".join(services().settings.variant_names) or "none"
-        return problem(404, "Not Found", f"no variant {variant!r}; variants: {names}")
+    if (refusal := unknown_variant(variant)) is not None:
+        return refusal
     with services().sessions() as session:
         response = stored(session, key, fmt, page, variant)
         if response is None:
             if page is not None or variant is not None:
-                return _not_found()
+                return not_found()
             return _missing(session, key, fmt)
     sent = 0 if request.method == "HEAD" else response.content_length or 0
     _count(key, response.status_code, sent)
     return response
 
 
+def unknown_variant(variant: str | None) -> Response | None:
+    """A 404 problem naming the variants there are, unless `variant` is None or one of them."""
+    names = services().settings.variant_names
+    if variant is None or variant in names:
+        return None
+    listed = ", ".join(names) or "none"
+    return problem(404, "Not Found", f"no variant {variant!r}; variants: {listed}")
+
+
 def stored(
-    session: Session, key: FeedKey, fmt: Format, page: int | None, variant: str | None
+    session: Session,
+    key: FeedKey,
+    fmt: Format,
+    page: int | None,
+    variant: str | None,
+    scope: str = "public",
 ) -> Response | None:
     """The stored document as a 200, or a 304 to a conditional GET; None if it is not stored.
 
-    Carries the public validators and caching headers; partner_feeds.py narrows them.
+    `scope` is Cache-Control's: partner answers depend on credentials, so they are private.
     """
     headers = request.headers
     conditional = bool(headers.get("If-None-Match") or headers.get("If-Modified-Since"))
@@ -115,7 +128,7 @@ def stored(
             response.headers["Content-Encoding"] = "gzip"
     response.headers["ETag"] = gzip_etag(row.etag) if gzip else row.etag
     response.last_modified = row.last_modified
-    response.headers["Cache-Control"] = cache_control(services().settings, row.sealed)
+    response.headers["Cache-Control"] = cache_control(services().settings, row.sealed, scope)
     response.headers["Vary"] = "Accept-Encoding"
     return response
 
@@ -129,11 +142,11 @@ def _count(key: FeedKey, status: int, nbytes: int) -> None:
 
 def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:
     if key.kind == "all":
-        return _not_ready()
+        return not_ready()
     model = Tag if key.kind == "tag" else Section
     by_slug = session.scalar(select(model.slug).where(model.slug == key.slug))
     if by_slug is not None:
-        return _not_ready()
+        return not_ready()
     by_name = session.scalar(select(model.slug).where(model.name == key.slug))
     if by_name is not None:
         target = f"{FeedKey(key.kind, by_name).path}.{fmt}"
@@ -146,10 +159,10 @@ def _missing(session: Session, key: FeedKey, fmt: Format) -> Response:
         )
         if renamed is not None:
             return redirect(f"{FeedKey.tag(renamed).path}.{fmt}", code=301)  # type: ignore[return-value]
-    return _not_found()
+    return not_found()
 
 
-def _not_ready() -> Response:
+def not_ready() -> Response:
     # The feed exists but the scheduler has not rendered it yet: say when to come back.
     retry = str(services().settings.render_interval_seconds)
     return problem(
@@ -157,5 +170,5 @@ def _not_ready() -> Response:
     )
 
 
-def _not_found() -> Response:
+def not_found() -> Response:
     return problem(404, "Not Found", "no such feed")

@@ -24,11 +24,10 @@ from feedsvc import partners
 from feedsvc.app import services
 from feedsvc.db import transaction
 from feedsvc.types import FeedKey
-from feedsvc.web.feeds import stored
+from feedsvc.web.feeds import KINDS, not_found, not_ready, stored, unknown_variant
 from feedsvc.web.problems import problem
 
 bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
-KINDS = {"tags": "tag", "sections": "section"}
 CHALLENGE = 'Bearer realm="feedsvc-partner"'
 
 
@@ -54,7 +53,7 @@ def listed_archive(kind: str, slug: str, page: int) -> Response:
 
 def _listed(kind: str, slug: str, page: int | None) -> Response:
     if kind not in KINDS or "\x00" in slug:
-        return problem(404, "Not Found", "no such feed")
+        return not_found()
     return _pull(FeedKey(KINDS[kind], slug), page)  # type: ignore[arg-type]
 
 
@@ -93,20 +92,13 @@ def _caller(session: Session, key: FeedKey) -> partners.Caller:
 
 def _document(session: Session, key: FeedKey, page: int | None) -> Response:
     variant = request.args.get("variant") or None
-    if variant is not None and variant not in services().settings.variant_names:
-        return problem(404, "Not Found", f"no variant {variant!r}")
-    response = stored(session, key, "atom", page, variant)
+    if (refusal := unknown_variant(variant)) is not None:
+        return refusal
+    response = stored(session, key, "atom", page, variant, scope="private")
     if response is None:
         if page is None and variant is None:  # granted, so it exists: not rendered yet
-            retry = str(services().settings.render_interval_seconds)
-            return problem(
-                503, "Feed not rendered yet", "try again shortly", headers={"Retry-After": retry}
-            )
-        return problem(404, "Not Found", "no such feed document")
-    # The public feed's lifetime, but only the partner's own client may keep it: the answer
-    # depends on its credentials.
-    public = response.headers["Cache-Control"]
-    response.headers["Cache-Control"] = public.replace("public", "private", 1)
+            return not_ready()
+        return not_found()
     response.headers["Vary"] = "Accept-Encoding, Authorization"
     return response
 
