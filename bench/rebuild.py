@@ -117,7 +117,7 @@ def stub_archives(factory: sessionmaker[Session], settings: Settings) -> int:
                     "render_ms": 0.0,
                     "sealed": True,
                 }
-                for page in range(1, len(layout.sealed) + 1)
+                for page in range(1, layout.sealed_count + 1)
                 if page not in stored
                 for variant in (None, *settings.variant_names)
                 for fmt in FORMATS

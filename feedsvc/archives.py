@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from feedsvc import paging, queries
 from feedsvc.config import Settings
 from feedsvc.models import ArchivePage, RenderedFeed
-from feedsvc.types import FeedKey, parse_document_path
+from feedsvc.types import FORMATS, FeedKey, parse_document_path
 
 
 @dataclass(frozen=True)
@@ -33,35 +33,50 @@ class Sealed:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a feed's documents stand after sealing whatever became full."""
+    """Where a feed's documents stand after sealing whatever became full.
 
-    sealed: tuple[Sealed, ...]  # every sealed page, page 1 first
+    Only the count of sealed pages is held, not their bounds: the site-wide feed has a
+    page per 50 articles, and reading every bound on every render of it cost more than
+    rendering it. A page's bounds are read when that page is (`page_ids`).
+    """
+
+    sealed_count: int  # pages 1..sealed_count are sealed
     new_pages: tuple[int, ...]  # sealed by this call
     open_ids: tuple[int, ...]  # the open page's articles, oldest first
     current_ids: tuple[int, ...]  # the current document's articles, oldest first
 
     @property
     def pages(self) -> int:
-        return len(self.sealed) + (1 if self.open_ids else 0)
+        return self.sealed_count + (1 if self.open_ids else 0)
 
     @property
     def open_page(self) -> int | None:
-        return len(self.sealed) + 1 if self.open_ids else None
+        return self.sealed_count + 1 if self.open_ids else None
 
 
 def _bound(page: Sealed) -> queries.Bound:
     return (page.last_published_at, page.last_article_id)
 
 
-def sealed_pages(session: Session, key: FeedKey) -> list[Sealed]:
-    # Plain rows, not ORM objects: the site-wide feed has a page per 50 articles, and
-    # building 20,000 objects per render of it cost more than rendering it.
+def _sealed(session: Session, key: FeedKey, *where: ColumnElement[bool]) -> list[Sealed]:
     rows = session.execute(
         select(ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id)
-        .where(ArchivePage.key == key.path)
+        .where(ArchivePage.key == key.path, *where)
         .order_by(ArchivePage.page)
     )
     return [Sealed(page, at, article_id) for page, at, article_id in rows]
+
+
+def last_sealed(session: Session, key: FeedKey) -> Sealed | None:
+    """The newest sealed page. Pages are numbered 1..n without gaps (sealing appends,
+    `store.forget` removes them all), so its number is also how many there are."""
+    row = session.execute(
+        select(ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id)
+        .where(ArchivePage.key == key.path)
+        .order_by(ArchivePage.page.desc())
+        .limit(1)
+    ).first()
+    return Sealed(*row) if row is not None else None
 
 
 def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -> Layout:
@@ -69,18 +84,18 @@ def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -
 
     For a feed that exists (queries.feed_meta says so); another has no entries, so no pages.
     """
-    pages = sealed_pages(session, key)
-    rows = queries.entries_after(session, key, _bound(pages[-1]) if pages else None)
+    last = last_sealed(session, key)
+    rows = queries.entries_after(session, key, _bound(last) if last is not None else None)
     entries = [paging.Entry(row[0], row[2]) for row in rows]
     split = paging.split(
         entries, settings.feed_items, settings.archive_page_items, settings.feed_max_bytes
     )
+    count = last.page if last is not None else 0
     new_pages = []
     for end in split.sealed_ends:
         last_id, last_published_at = rows[end - 1][0], rows[end - 1][1]
-        page = Sealed(len(pages) + 1, last_published_at, last_id)
-        pages.append(page)
-        new_pages.append(page.page)
+        count += 1
+        new_pages.append(Sealed(count, last_published_at, last_id))
     if new_pages:
         session.execute(
             insert(ArchivePage),
@@ -92,12 +107,12 @@ def arrange(session: Session, key: FeedKey, settings: Settings, now: datetime) -
                     "last_article_id": p.last_article_id,
                     "sealed_at": now,
                 }
-                for p in pages[-len(new_pages) :]
+                for p in new_pages
             ],
         )
     return Layout(
-        sealed=tuple(pages),
-        new_pages=tuple(new_pages),
+        sealed_count=count,
+        new_pages=tuple(p.page for p in new_pages),
         open_ids=tuple(entries[i].article_id for i in split.open_page),
         current_ids=tuple(entries[i].article_id for i in split.current),
     )
@@ -107,18 +122,19 @@ def page_ids(session: Session, key: FeedKey, layout: Layout, page: int) -> Seque
     """The article ids of archive page `page` (sealed or open); empty if there is none."""
     if page == layout.open_page:
         return layout.open_ids
-    if not 1 <= page <= len(layout.sealed):
+    if not 1 <= page <= layout.sealed_count:
         return ()
-    after = _bound(layout.sealed[page - 2]) if page > 1 else None
-    return queries.ids_between(session, key, after, _bound(layout.sealed[page - 1]))
+    bounds = {p.page: p for p in _sealed(session, key, ArchivePage.page.in_((page - 1, page)))}
+    after = _bound(bounds[page - 1]) if page > 1 else None
+    return queries.ids_between(session, key, after, _bound(bounds[page]))
 
 
-def pages_from(layout: Layout, since: datetime) -> set[int]:
+def pages_from(session: Session, key: FeedKey, since: datetime) -> set[int]:
     """Sealed pages that may hold an item published at or after `since`."""
-    return {p.page for p in layout.sealed if p.last_published_at >= since}
+    return {p.page for p in _sealed(session, key, ArchivePage.last_published_at >= since)}
 
 
-def stored_pages(session: Session, key: FeedKey) -> set[int]:
+def _stored_under(session: Session, key: FeedKey) -> ColumnElement[bool]:
     prefix = f"{key.path}/archive/"
     under = RenderedFeed.key.startswith(prefix, autoescape=True)
     if session.get_bind().dialect.name == "sqlite":
@@ -126,5 +142,26 @@ def stored_pages(session: Session, key: FeedKey) -> set[int]:
         # scanned every stored document once per feed rendered. Its default collation is
         # binary, where this range ("0" follows "/") is exactly the paths under the prefix.
         under = under & (RenderedFeed.key >= prefix) & (RenderedFeed.key < prefix[:-1] + "0")
-    paths = session.scalars(select(RenderedFeed.key).where(under).distinct())
+    return under
+
+
+def all_pages_stored(session: Session, key: FeedKey, pages: int, variants: Sequence[str]) -> bool:
+    """Whether pages 1..`pages` are stored in every format and variant, and no page after.
+
+    One count over the primary key, where `stored_pages` reads every stored path: the
+    usual answer after the first render, so the exact read is left for when it is not.
+    """
+    expected = pages * len(FORMATS) * (1 + len(variants))
+    stored = session.scalar(select(func.count()).where(_stored_under(session, key)))
+    if stored != expected:
+        return False
+    beyond = [key.document_path(pages + 1, v) for v in (None, *variants)]
+    # Pages go away from the end (an open page whose items left), so a stale page
+    # shows as the page after the last.
+    return session.scalar(select(RenderedFeed.key).where(RenderedFeed.key.in_(beyond))) is None
+
+
+def stored_pages(session: Session, key: FeedKey) -> set[int]:
+    """The archive pages stored in at least one format."""
+    paths = session.scalars(select(RenderedFeed.key).where(_stored_under(session, key)).distinct())
     return {page for path in paths if (page := parse_document_path(path)[1]) is not None}

@@ -47,7 +47,9 @@ def item_of(article: Any, categories: tuple[Category, ...], settings: Settings) 
     """An item from an Article or a row of ITEM_COLUMNS."""
     published = article.published_at or article.created_at
     content = article.content_html
-    if len(content.encode()) > settings.item_content_max_bytes:
+    # UTF-8 takes at most 4 bytes a character: most bodies pass without being encoded.
+    limit = settings.item_content_max_bytes
+    if len(content) * 4 > limit and len(content.encode()) > limit:
         # One huge body would push a whole document past what readers accept; the item
         # keeps its summary and its link to the full article.
         content = ""

@@ -13,7 +13,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, delete, func, insert, inspect, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Tuple,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -200,18 +214,25 @@ def newest_ids(session: Session, key: FeedKey, limit: int) -> list[int]:
 
 
 def _after(bound: Bound) -> ColumnElement[bool]:
-    at, article_id = bound
-    return or_(
-        FeedEntry.published_at > at,
-        (FeedEntry.published_at == at) & (FeedEntry.article_id > article_id),
-    )
+    # A row-value comparison, not "a > x OR (a = x AND b > y)": with ORDER BY, SQLite
+    # planned the OR form as a walk over all of the feed's entries (80 ms for the site-wide
+    # feed at 1M articles, against 0.05 ms for the range).
+    return _position() > tuple_(*_typed(bound))
 
 
 def _up_to(bound: Bound) -> ColumnElement[bool]:
+    return _position() <= tuple_(*_typed(bound))
+
+
+def _position() -> Tuple:
+    return tuple_(FeedEntry.published_at, FeedEntry.article_id)
+
+
+def _typed(bound: Bound) -> tuple[BindParameter[datetime], BindParameter[int]]:
     at, article_id = bound
-    return or_(
-        FeedEntry.published_at < at,
-        (FeedEntry.published_at == at) & (FeedEntry.article_id <= article_id),
+    return (
+        bindparam(None, at, type_=FeedEntry.published_at.type),
+        bindparam(None, article_id, type_=FeedEntry.article_id.type),
     )
 
 

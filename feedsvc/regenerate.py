@@ -141,7 +141,10 @@ def plan_feed(
     layout = archives.arrange(session, key, settings, now)
     changed_at = store.changed_at(session, key)
     current = _plan_document(session, key, settings, layout, meta, None, changed_at, now)
-    stored = archives.stored_pages(session, key)
+    if archives.all_pages_stored(session, key, layout.pages, settings.variant_names):
+        stored = set(range(1, layout.pages + 1))
+    else:
+        stored = archives.stored_pages(session, key)
     wanted: set[int] = set()
     if every_page:
         wanted = set(range(1, layout.pages + 1))
@@ -153,7 +156,7 @@ def plan_feed(
         if layout.pages in missing:
             wanted.add(layout.pages - 1)  # a page was added: its neighbour links to it
         if touched_from is not None:
-            wanted |= archives.pages_from(layout, touched_from)
+            wanted |= archives.pages_from(session, key, touched_from)
     pages = tuple(sorted(p for p in wanted if 1 <= p <= layout.pages))
     stale = frozenset(p for p in stored if p > layout.pages)
     return FeedPlan(key, layout, meta, current, pages, stale)
@@ -192,7 +195,7 @@ def _plan_document(
         converted = convert_meta(meta, variant)
         converted_items = [_converted(item, variant) for item in items]
         inputs[name] = (_linked(converted, key, settings, layout, page, name), converted_items)
-    sealed = page is not None and page <= len(layout.sealed)
+    sealed = page is not None and page <= layout.sealed_count
     return DocumentPlan(page, meta.updated, sealed, inputs)
 
 
@@ -295,7 +298,7 @@ def refresh(
     if plan is None:
         return None
     pages = tuple(p for p in plan.pages if p not in done_pages)
-    sealed = tuple(p for p in pages if p <= len(plan.layout.sealed))
+    sealed = tuple(p for p in pages if p <= plan.layout.sealed_count)
     if chunked and len(sealed) > CHUNK_PAGES:
         raise _ManyPages(sealed)
     plan = replace(plan, pages=pages)
@@ -326,7 +329,7 @@ def _render_pages(
             if meta is None:
                 return
             layout = archives.arrange(session, key, settings, now)  # seals what is due
-            chunk = [p for p in pages[i : i + CHUNK_PAGES] if p <= len(layout.sealed)]
+            chunk = [p for p in pages[i : i + CHUNK_PAGES] if p <= layout.sealed_count]
             rendered = [
                 render_document(_plan_document(session, key, settings, layout, meta, p, None, now))
                 for p in chunk
