@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +56,38 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+# pg_advisory_xact_lock's key for the routing lock: a constant nothing else uses ("feed").
+ROUTING_LOCK_KEY = 0x66656564
+
+
+def lock_routing(session: Session, exclusive: bool) -> None:
+    """Take the routing lock for the rest of the session's transaction; call it first.
+
+    Article writes read the section rules and keep the article's feed_entries rows in step;
+    routing changes (rules, tag merges, renames, deletes) rebuild whole feeds' rows from the
+    articles. Article writes take this lock shared, routing changes exclusive, before they
+    read anything: an article write never routes by rules a concurrent change is replacing,
+    and a feed's rebuild never interleaves with an article's own rows (on PostgreSQL, READ
+    COMMITTED, that raised unique-key violations or left an article in a feed twice).
+    A transaction that does both takes it exclusive first: a shared holder that then asks
+    for it exclusive waits for every other shared holder.
+
+    PostgreSQL: an advisory lock, released at commit or rollback.
+    SQLite: the database's write lock, which is exclusive anyway. pysqlite opens the
+    transaction (a deferred BEGIN) only at the first INSERT/UPDATE/DELETE and runs the
+    reads before it outside any transaction, so reads before the first write see whatever
+    was last committed and nothing stops another writer from committing right after them.
+    A write that changes no row still takes the lock (waiting for it, busy_timeout) and
+    opens the transaction; once the connection holds the lock, it is a no-op.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("UPDATE sections SET id = id WHERE 0"))
+    else:
+        mode = "" if exclusive else "_shared"
+        connection.execute(text(f"SELECT pg_advisory_xact_lock{mode}({ROUTING_LOCK_KEY})"))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -3,19 +3,23 @@
 Each use case cleans its input, changes rows, keeps the article's feed_entries rows in step
 (queries.sync_entries) and marks dirty every feed the change touches, all in the caller's
 transaction: an edit, its feed rows and its dirty marks commit together or not at all.
+
+Each use case that writes takes the routing lock shared (db.lock_routing) before it reads
+anything. Rule changes, tag merges, renames and deletes take it exclusive, so until the
+write commits the rules it routes by stay as read and no feed is rebuilt under its rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from feedsvc import items, queries, store, text
+from feedsvc import db, items, queries, store, text
 from feedsvc.config import Settings
 from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import STATUSES, Article, FeedEntry, Section, Tombstone
@@ -44,10 +48,12 @@ def mint_uid(settings: Settings) -> str:
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist, nor be queried
 
 
-def get_article(session: Session, article_id: int) -> Article:
+def get_article(session: Session, article_id: int, for_update: bool = False) -> Article:
+    """The article, read again and row-locked with `for_update` (PostgreSQL; SQLite's
+    write lock, taken by db.lock_routing, already covers the whole database)."""
     if not 0 < article_id <= MAX_ID:
         raise NotFound(f"no article with id {article_id}")
-    article = session.get(Article, article_id)
+    article = session.get(Article, article_id, with_for_update=True if for_update else None)
     if article is None:
         raise NotFound(f"no article with id {article_id}")
     return article
@@ -58,6 +64,7 @@ def create_article(
 ) -> Article:
     if not fields.get("title"):
         raise Invalid.field("title", "is required")
+    db.lock_routing(session, exclusive=False)  # before the first read: see the docstring
     article = Article(
         uid=mint_uid(settings),
         slug="",
@@ -81,15 +88,55 @@ def update_article(
     now: datetime,
     settings: Settings,
 ) -> Article:
-    article = get_article(session, article_id)
+    return _edit(session, article_id, lambda _article: fields, now, settings)
+
+
+def add_tags(
+    session: Session, article_id: int, names: Sequence[str], now: datetime, settings: Settings
+) -> Article:
+    """Add tags to the article's own (by name; a new name makes a new tag)."""
+
+    def tags(article: Article) -> Mapping[str, Any]:
+        return {"tags": [t.name for t in article.tags] + list(names)}
+
+    return _edit(session, article_id, tags, now, settings)
+
+
+def remove_tag(
+    session: Session, article_id: int, ref: str, now: datetime, settings: Settings
+) -> Article:
+    """Take one tag (by slug or name) off the article; NotFound if it does not carry it."""
+
+    def tags(article: Article) -> Mapping[str, Any]:
+        kept = [t.name for t in article.tags if ref not in (t.slug, t.name)]
+        if len(kept) == len(article.tags):
+            raise NotFound(f"article {article_id} has no tag {ref!r}")
+        return {"tags": kept}
+
+    return _edit(session, article_id, tags, now, settings)
+
+
+def _edit(
+    session: Session,
+    article_id: int,
+    change: Callable[[Article], Mapping[str, Any]],
+    now: datetime,
+    settings: Settings,
+) -> Article:
+    """Apply what `change` makes of the article as read under the locks: a change computed
+    from its current values before them could undo a concurrent edit or tag merge."""
+    db.lock_routing(session, exclusive=False)
+    # Two edits of one article take turns: each syncs its rows from what it read.
+    article = get_article(session, article_id, for_update=True)
     before = queries.placement(article)
     item_before = items.to_item(article, settings)
-    _apply(session, article, fields, now, settings, before, item_before)
+    _apply(session, article, change(article), now, settings, before, item_before)
     return article
 
 
 def delete_article(session: Session, article_id: int, now: datetime) -> None:
-    article = get_article(session, article_id)
+    db.lock_routing(session, exclusive=False)
+    article = get_article(session, article_id, for_update=True)
     rules = queries.section_rules(session)
     _changed(session, article, rules, queries.placement(article), HIDDEN, article.published_at, now)
     # The foreign key cascades too; deleting here keeps SQLite without the pragma right.
@@ -100,8 +147,11 @@ def delete_article(session: Session, article_id: int, now: datetime) -> None:
 
 def publish_due(session: Session, now: datetime) -> int:
     """Publish scheduled articles whose time has come; returns how many."""
+    db.lock_routing(session, exclusive=False)
     due = session.scalars(
-        select(Article).where(Article.status == "scheduled", Article.published_at <= now)
+        select(Article)
+        .where(Article.status == "scheduled", Article.published_at <= now)
+        .with_for_update()
     ).all()
     rules = queries.section_rules(session) if due else []
     for article in due:

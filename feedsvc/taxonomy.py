@@ -3,6 +3,11 @@
 Like publishing.py: clean input, change rows, keep feed_entries in step (renamed, dropped
 or refilled per feed, in SQL, since one tag can hold a hundred thousand articles), mark the
 feeds the change touches, all in the caller's transaction.
+
+Each use case that writes takes the routing lock (db.lock_routing) before it reads anything:
+exclusive when it changes which feeds hold which articles (rules, renames, merges, deletes),
+so no article write reads the rules or syncs an article's rows meanwhile; shared to create
+a tag, like an article write creating one, so a rename or merge sees it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from feedsvc import partners, queries, store, text
+from feedsvc import db, partners, queries, store, text
 from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import Article, Section, Tag, TagAlias, article_tags
 from feedsvc.routing import feeds_of
@@ -58,6 +63,7 @@ def tags_by_names(session: Session, names: Iterable[str], now: datetime) -> list
 
 def create_tag(session: Session, name: str, slug: str | None, now: datetime) -> Tag:
     name = clean_name(name)
+    db.lock_routing(session, exclusive=False)
     if session.scalar(select(Tag.id).where(Tag.name == name)) is not None:
         raise Conflict(f"a tag named {name!r} exists")
     return _new_tag(session, name, slug, now)
@@ -74,6 +80,7 @@ def _new_tag(session: Session, name: str, slug: str | None, now: datetime) -> Ta
 
 
 def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Tag:
+    db.lock_routing(session, exclusive=True)
     tag = get_tag(session, ref)
     old_key = FeedKey.tag(tag.slug)
     _rename(session, Tag, tag, fields)
@@ -94,6 +101,7 @@ def update_tag(session: Session, ref: str, fields: Mapping[str, Any], now: datet
 
 def rename_tag(session: Session, ref: str, new_name: str, now: datetime) -> Tag:
     """Rename a tag; its slug follows the new name and the old slug redirects."""
+    db.lock_routing(session, exclusive=True)
     tag = get_tag(session, ref)
     name = clean_name(new_name)
     slug = text.unique_slug(
@@ -107,6 +115,7 @@ def rename_tag(session: Session, ref: str, new_name: str, now: datetime) -> Tag:
 def merge_tags(session: Session, source_ref: str, target_ref: str, now: datetime) -> Tag:
     """Fold `source` into `target`: its articles and section rules carry `target` instead,
     and its feed URLs (and any older slugs of it) redirect to `target`'s feed."""
+    db.lock_routing(session, exclusive=True)
     source, target = get_tag(session, source_ref), get_tag(session, target_ref)
     if source.id == target.id:
         raise Invalid.field("target", "must be another tag than the one merged into it")
@@ -149,6 +158,7 @@ def _drop_alias(session: Session, slug: str) -> None:
 
 
 def delete_tag(session: Session, ref: str, now: datetime) -> None:
+    db.lock_routing(session, exclusive=True)
     tag = get_tag(session, ref)
     articles = _articles_tagged(session, tag.id)
     touched = _feeds_of_articles(session, articles)
@@ -169,6 +179,7 @@ def delete_tag(session: Session, ref: str, now: datetime) -> None:
 
 def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -> Section:
     name = clean_name(fields.get("name") or "")
+    db.lock_routing(session, exclusive=True)
     if session.scalar(select(Section.id).where(Section.name == name)) is not None:
         raise Conflict(f"a section named {name!r} exists")
     slug = _choose_slug(session, Section, name, fields.get("slug"))
@@ -183,6 +194,7 @@ def create_section(session: Session, fields: Mapping[str, Any], now: datetime) -
 
 
 def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: datetime) -> Section:
+    db.lock_routing(session, exclusive=True)
     section = get_section(session, ref)
     old_key = FeedKey.section(section.slug)
     _rename(session, Section, section, fields)
@@ -204,6 +216,7 @@ def update_section(session: Session, ref: str, fields: Mapping[str, Any], now: d
 
 
 def delete_section(session: Session, ref: str) -> None:
+    db.lock_routing(session, exclusive=True)
     section = get_section(session, ref)
     store.forget(session, [FeedKey.section(section.slug)])
     queries.drop_entries(session, FeedKey.section(section.slug))

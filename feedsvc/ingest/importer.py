@@ -5,6 +5,10 @@ file imports whole or not at all. An article with any warning is stored as a dra
 ``publish=True`` the clean ones are published (or scheduled, when their time is ahead).
 Sections the articles name are created when missing. Relative URLs in bodies are resolved
 against the article's link, else the site's home page.
+
+Creating a section is a routing change, so the import takes the routing lock exclusive
+before it reads anything (db.lock_routing): taken shared by its first article and then
+asked for exclusive by a later new section, it could deadlock with another import.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import publishing, taxonomy, text
+from feedsvc import db, publishing, taxonomy, text
 from feedsvc.config import Settings
 from feedsvc.ingest.clean import IngestWarning, clean_fields, clean_source_text
 from feedsvc.ingest.sources import SourceArticle, SourceDocument
@@ -130,6 +134,7 @@ def import_document(
     publish: bool = False,
 ) -> ImportReport:
     """Create every article of `document` in `session`; see the module docstring."""
+    db.lock_routing(session, exclusive=True)
     described = {text.clean_text(name): desc for name, desc in document.sections}
     done: list[Imported] = []
     known: set[str] = set()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from feedsvc import publishing, taxonomy
 from feedsvc.app import services
-from feedsvc.errors import Invalid, NotFound
+from feedsvc.errors import Invalid
 from feedsvc.ingest import clean_fields
 from feedsvc.models import STATUSES, Article, article_sections, article_tags
 from feedsvc.web import schemas
@@ -123,27 +121,15 @@ def delete_article(article_id: int) -> Response:
 def add_tags(article_id: int) -> Response:
     names = parse_body(schemas.TagNames).tags
     settings = services().settings
-
-    def work(session: Session, now: datetime) -> Article:
-        article = publishing.get_article(session, article_id)
-        merged = [t.name for t in article.tags] + names
-        return publishing.update_article(session, article_id, {"tags": merged}, now, settings)
-
-    return jsonify(article_json(write(work)))
+    article = write(lambda s, now: publishing.add_tags(s, article_id, names, now, settings))
+    return jsonify(article_json(article))
 
 
 @bp.delete("/articles/<int:article_id>/tags/<ref>")
 def remove_tag(article_id: int, ref: str) -> Response:
     settings = services().settings
-
-    def work(session: Session, now: datetime) -> Article:
-        article = publishing.get_article(session, article_id)
-        kept = [t.name for t in article.tags if ref not in (t.slug, t.name)]
-        if len(kept) == len(article.tags):
-            raise NotFound(f"article {article_id} has no tag {ref!r}")
-        return publishing.update_article(session, article_id, {"tags": kept}, now, settings)
-
-    return jsonify(article_json(write(work)))
+    article = write(lambda s, now: publishing.remove_tag(s, article_id, ref, now, settings))
+    return jsonify(article_json(article))
 
 
 @bp.get("/articles/<int:article_id>/feeds")
