@@ -21,7 +21,17 @@ class Services:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     from feedsvc.traffic import TrafficCounter
-    from feedsvc.web import api, desk, discovery, feeds, limits, openapi, partner_feeds, problems
+    from feedsvc.web import (
+        api,
+        desk,
+        discovery,
+        feeds,
+        limits,
+        nul,
+        openapi,
+        partner_feeds,
+        problems,
+    )
     from feedsvc.web.fastpath import FeedCache
 
     settings = settings or Settings.load()
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     desk.register(app)
     limits.register(app, settings)  # after the API and desk blueprints it limits
+    nul.register(app)  # after every blueprint: the last step before each view
     app.wsgi_app = FeedCache(app)  # type: ignore[method-assign]
     return app
 

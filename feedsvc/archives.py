@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
-from feedsvc import paging, queries
+from feedsvc import paging, queries, store
 from feedsvc.config import Settings
 from feedsvc.models import ArchivePage, RenderedFeed
 from feedsvc.types import FORMATS, FeedKey, parse_document_path
@@ -134,17 +134,6 @@ def pages_from(session: Session, key: FeedKey, since: datetime) -> set[int]:
     return {p.page for p in _sealed(session, key, ArchivePage.last_published_at >= since)}
 
 
-def _stored_under(session: Session, key: FeedKey) -> ColumnElement[bool]:
-    prefix = f"{key.path}/archive/"
-    under = RenderedFeed.key.startswith(prefix, autoescape=True)
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite's LIKE is case-insensitive, so it cannot use the primary key's index and
-        # scanned every stored document once per feed rendered. Its default collation is
-        # binary, where this range ("0" follows "/") is exactly the paths under the prefix.
-        under = under & (RenderedFeed.key >= prefix) & (RenderedFeed.key < prefix[:-1] + "0")
-    return under
-
-
 def all_pages_stored(session: Session, key: FeedKey, pages: int, variants: Sequence[str]) -> bool:
     """Whether pages 1..`pages` are stored in every format and variant, and no page after.
 
@@ -152,7 +141,7 @@ def all_pages_stored(session: Session, key: FeedKey, pages: int, variants: Seque
     usual answer after the first render, so the exact read is left for when it is not.
     """
     expected = pages * len(FORMATS) * (1 + len(variants))
-    stored = session.scalar(select(func.count()).where(_stored_under(session, key)))
+    stored = session.scalar(select(func.count()).where(store.archive_paths(session, key)))
     if stored != expected:
         return False
     beyond = [key.document_path(pages + 1, v) for v in (None, *variants)]
@@ -163,5 +152,6 @@ def all_pages_stored(session: Session, key: FeedKey, pages: int, variants: Seque
 
 def stored_pages(session: Session, key: FeedKey) -> set[int]:
     """The archive pages stored in at least one format."""
-    paths = session.scalars(select(RenderedFeed.key).where(_stored_under(session, key)).distinct())
+    under = store.archive_paths(session, key)
+    paths = session.scalars(select(RenderedFeed.key).where(under).distinct())
     return {page for path in paths if (page := parse_document_path(path)[1]) is not None}

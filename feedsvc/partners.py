@@ -25,7 +25,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from feedsvc.errors import Conflict, Invalid, NotFound
 from feedsvc.models import Partner, PartnerGrant, PartnerPull, PartnerToken, Section, Tag
@@ -155,6 +155,14 @@ def mint_token(
     session: Session, partner: Partner, now: datetime, label: str = ""
 ) -> tuple[int, str]:
     """A new bearer token for the partner: (its id, its clear text, shown only now)."""
+    row, token = issue_token(session, partner, now, label)
+    return row.id, token
+
+
+def issue_token(
+    session: Session, partner: Partner, now: datetime, label: str = ""
+) -> tuple[PartnerToken, str]:
+    """mint_token, with the row it wrote (for an answer that shows it, without reading it)."""
     if partner.revoked_at is not None:
         raise Conflict(f"partner {partner.id} is revoked")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -163,7 +171,7 @@ def mint_token(
     )
     session.add(row)
     session.flush()
-    return row.id, token
+    return row, token
 
 
 def revoke_token(session: Session, partner: Partner, token_id: int, now: datetime) -> None:
@@ -202,14 +210,14 @@ def by_token(session: Session, token: str) -> Caller:
         return Caller(None, False, "unknown token")
     if row.revoked_at is not None:
         return Caller(row.partner_id, False, "revoked token")
-    partner = session.get(Partner, row.partner_id)
+    partner = _credential_holder(session, row.partner_id)
     if partner is None or partner.revoked_at is not None:
         return Caller(row.partner_id, False, "revoked partner")
     return Caller(partner.id, True)
 
 
 def by_signature(session: Session, partner_id: int, key: FeedKey, sig: str) -> Caller:
-    partner = session.get(Partner, partner_id)
+    partner = _credential_holder(session, partner_id)
     if partner is None:
         return Caller(None, False, "unknown partner")
     if not hmac.compare_digest(sig.encode(), signature(partner, key).encode()):
@@ -217,6 +225,12 @@ def by_signature(session: Session, partner_id: int, key: FeedKey, sig: str) -> C
     if partner.revoked_at is not None:
         return Caller(partner.id, False, "revoked partner")
     return Caller(partner.id, True)
+
+
+def _credential_holder(session: Session, partner_id: int) -> Partner | None:
+    # Without its grants (Partner.grants loads with the row otherwise): a pull asks for the
+    # one grant it needs, by primary key (is_granted).
+    return session.get(Partner, partner_id, options=[lazyload(Partner.grants)])
 
 
 def active_token_partner(session: Session, token: str) -> int | None:
@@ -262,3 +276,11 @@ def tokens_of(session: Session, partner_id: int) -> list[PartnerToken]:
             .order_by(PartnerToken.id)
         )
     )
+
+
+def all_tokens(session: Session) -> dict[int, list[PartnerToken]]:
+    """Every partner's tokens by partner id, in one query (for the list of all partners)."""
+    found: dict[int, list[PartnerToken]] = {}
+    for row in session.scalars(select(PartnerToken).order_by(PartnerToken.id)):
+        found.setdefault(row.partner_id, []).append(row)
+    return found

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from isal import igzip
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import ColumnElement, case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
 from feedsvc.models import ArchivePage, FeedState, Lease, RenderedFeed, Tombstone
 from feedsvc.types import FeedKey, Format, Rendered, parse_document_path
+from feedsvc.variants import VARIANTS
 
 
 def mark_dirty(
@@ -198,13 +199,9 @@ def load_validators(
 
 
 def drop_pages(session: Session, key: FeedKey, pages: Iterable[int]) -> None:
-    for page in pages:
-        path = key.document_path(page)
-        session.execute(
-            delete(RenderedFeed).where(
-                (RenderedFeed.key == path) | RenderedFeed.key.like(f"{path}@%")
-            )
-        )
+    paths = [path for page in sorted(set(pages)) for path in _with_variants(key, page)]
+    for i in range(0, len(paths), _IN_CHUNK):
+        session.execute(delete(RenderedFeed).where(RenderedFeed.key.in_(paths[i : i + _IN_CHUNK])))
 
 
 def stored_keys(session: Session) -> set[FeedKey]:
@@ -216,13 +213,34 @@ def stored_keys(session: Session) -> set[FeedKey]:
 def forget(session: Session, keys: Iterable[FeedKey]) -> None:
     """Remove feeds that no longer exist (a deleted tag or section, a renamed slug)."""
     for key in keys:
-        others = RenderedFeed.key.like(f"{key.path}/archive/%") | RenderedFeed.key.like(
-            f"{key.path}@%"
-        )
-        session.execute(delete(RenderedFeed).where((RenderedFeed.key == key.path) | others))
+        current = RenderedFeed.key.in_(_with_variants(key, None))
+        session.execute(delete(RenderedFeed).where(current | archive_paths(session, key)))
         session.execute(delete(FeedState).where(FeedState.key == key.path))
         session.execute(delete(ArchivePage).where(ArchivePage.key == key.path))
         session.execute(delete(Tombstone).where(Tombstone.key == key.path))
+
+
+def _with_variants(key: FeedKey, page: int | None) -> list[str]:
+    """The storage paths of one document: the original and every variant there can be.
+
+    Exact keys rather than a LIKE pattern: on the primary key's index, and a slug's
+    characters never act as wildcards.
+    """
+    return [key.document_path(page), *(key.document_path(page, v) for v in VARIANTS)]
+
+
+def archive_paths(session: Session, key: FeedKey) -> ColumnElement[bool]:
+    """Every archive page of the feed, in every variant: the paths under `<path>/archive/`."""
+    prefix = f"{key.path}/archive/"
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite compares text as bytes (BINARY), and "0" follows "/": this range is exactly
+        # the paths with the prefix, read from the primary key's index.
+        return (RenderedFeed.key >= prefix) & (RenderedFeed.key < prefix[:-1] + "0")
+    # PostgreSQL orders text by the database's collation: under a linguistic one (en_US:
+    # "/" and "-" weigh less than letters and digits) a range is no prefix test. An escaped
+    # LIKE is exact under any collation; the planner turns it into an index range itself
+    # when the database's collation is "C".
+    return RenderedFeed.key.startswith(prefix, autoescape=True)
 
 
 def acquire_lease(

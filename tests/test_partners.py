@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import db, taxonomy
@@ -251,6 +252,98 @@ def test_no_credentials_or_unknown_ones_are_401_and_not_logged(
     assert client.get(url, headers={"Authorization": "Bearer fsp_nope"}).status_code == 401
     assert client.get(url, headers={"Authorization": "Bearer fs_nope"}).status_code == 401
     assert pulls(sessions, partner) == []
+
+
+def test_nul_in_a_partner_feed_path_is_a_404_before_any_credential_check(
+    client: FlaskClient, bearer: dict[str, str], partner: int, sessions: sessionmaker[Session]
+) -> None:
+    # PostgreSQL text cannot hold NUL: web/nul.py answers before any query, as for public feeds.
+    for url in ("/partner/feeds/tags/a%00b.atom", "/partner/feeds/sections/%00/archive/1.atom"):
+        for headers in (bearer, {}):
+            answer = client.get(url, headers=headers)
+            assert answer.status_code == 404, url
+            assert answer.mimetype == "application/problem+json"
+            assert answer.get_json()["detail"] == "no such feed"
+    assert pulls(sessions, partner) == []
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_pull_reads_the_partner_and_its_one_grant_once(
+    client: FlaskClient,
+    engine: Engine,
+    admin_auth: dict[str, str],
+    bearer: dict[str, str],
+    partner: int,
+) -> None:
+    client.post(
+        f"/api/admin/partners/{partner}/grants", json={"feed": "/feeds/all"}, headers=admin_auth
+    )
+    url = signed(client, admin_auth, partner, "/feeds/sections/lehuo-hot")
+    for path, headers, status in [
+        ("/partner/feeds/sections/lehuo-hot.atom", bearer, 200),
+        (url, {}, 200),
+        ("/partner/feeds/tags/yuyao.atom", bearer, 403),
+    ]:
+        with statements(engine) as seen:
+            assert client.get(path, headers=headers).status_code == status
+        grants = [s for s in seen if "FROM partner_grants" in s]
+        assert len(grants) == 1, grants  # the one asked for, by primary key
+        assert "partner_grants.feed = " in grants[0]
+        assert len([s for s in seen if "FROM partners " in s]) == 1
+
+
+def test_the_partner_list_takes_the_same_queries_for_one_partner_or_three(
+    client: FlaskClient, engine: Engine, admin_auth: dict[str, str], bearer: dict[str, str]
+) -> None:
+    counts = []
+    for n in range(3):
+        if n:
+            made = client.post(
+                "/api/admin/partners", json={"name": f"夥伴{n}"}, headers=admin_auth
+            ).get_json()["id"]
+            for label in ("a", "b")[:n]:
+                client.post(
+                    f"/api/admin/partners/{made}/tokens", json={"label": label}, headers=admin_auth
+                )
+        with statements(engine) as seen:
+            listed = client.get("/api/admin/partners", headers=admin_auth).get_json()["items"]
+        counts.append(len(seen))
+        assert len(listed) == n + 1
+        # The same partners, grants and tokens as each one's own page shows.
+        for item in listed:
+            one = client.get(f"/api/admin/partners/{item['id']}", headers=admin_auth)
+            assert item == one.get_json()
+    assert listed[0]["tokens"]
+    assert listed[2]["tokens"][1]["label"] == "b"
+    assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_minting_a_token_answers_from_the_row_it_wrote(
+    client: FlaskClient, engine: Engine, admin_auth: dict[str, str], partner: int
+) -> None:
+    with statements(engine) as seen:
+        answer = client.post(
+            f"/api/admin/partners/{partner}/tokens", json={"label": "讀者"}, headers=admin_auth
+        )
+    assert answer.status_code == 201
+    assert not [s for s in seen if "FROM partner_tokens" in s]  # not read back after its INSERT
+    minted = answer.get_json()
+    assert minted.pop("token").startswith("fsp_")
+    stored = client.get(f"/api/admin/partners/{partner}", headers=admin_auth).get_json()["tokens"]
+    assert stored == [minted]
 
 
 def test_a_partner_token_is_refused_by_the_editor_api(

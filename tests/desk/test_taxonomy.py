@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc.jobs import Renderer
@@ -104,3 +106,45 @@ def test_merging_a_tag_into_itself_is_refused_in_place(admin: FlaskClient) -> No
         follow_redirects=True,
     )
     assert 'id="tags-error"' in reply.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status", "words"),
+    [
+        ("GET", "/desk/sections/a%00b", 404, "no slug"),
+        ("POST", "/desk/sections/a%00b", 404, "no slug"),
+        ("POST", "/desk/tags/a%00b/rename", 404, "no slug"),
+        ("GET", "/desk/articles?tag=a%00b", 422, "tag: must not contain NUL"),
+        ("GET", "/desk/articles?q=%00", 422, "q: must not contain NUL"),
+        ("GET", "/desk/api/tags?q=a%00", 422, "q: must not contain NUL"),
+        ("GET", "/desk/preview?feed=/feeds/tags/a%00b", 422, "feed: must not contain NUL"),
+    ],
+)
+def test_nul_in_a_desk_url_is_refused_before_any_query(
+    admin: FlaskClient, engine: Engine, method: str, url: str, status: int, words: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: a query carrying one would be a 500 there.
+    data = {"csrf_token": page_token(admin, "/desk/tags"), "name": "新", "rule": ""}
+    sent: list[Any] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        sent.append(parameters)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = admin.open(url, method=method, data=data if method == "POST" else None)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reply.status_code == status, reply.text
+    assert reply.mimetype == "text/html"  # the desk's own error page
+    assert words in reply.text
+    assert sent  # the sign-in check ran first
+    assert not [p for p in sent if _carries_nul(p)]
+
+
+def _carries_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(map(_carries_nul, value.values()))
+    return isinstance(value, list | tuple) and any(map(_carries_nul, value))

@@ -62,19 +62,19 @@ def _partner_token(row: PartnerToken) -> schemas.PartnerTokenOut:
     )
 
 
-def _partner_out(session: Session, partner: Partner) -> schemas.PartnerOut:
+def _partner_out(partner: Partner, tokens: list[PartnerToken]) -> schemas.PartnerOut:
     return schemas.PartnerOut(
         id=partner.id,
         name=partner.name,
         created_at=time_json(partner.created_at),
         revoked_at=time_json(partner.revoked_at),
         grants=[grant.feed for grant in partner.grants],
-        tokens=[_partner_token(t) for t in partners.tokens_of(session, partner.id)],
+        tokens=[_partner_token(t) for t in tokens],
     )
 
 
 def _partner(session: Session, partner: Partner) -> dict[str, Any]:
-    return _json(_partner_out(session, partner))
+    return _json(_partner_out(partner, partners.tokens_of(session, partner.id)))
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -137,7 +137,8 @@ def revoke_token(token_id: int) -> Response:
 @bp.get("/partners")
 def list_partners() -> Response:
     with services().sessions() as session:
-        items = [_partner_out(session, p) for p in partners.list_partners(session)]
+        tokens = partners.all_tokens(session)  # one query, not one per partner
+        items = [_partner_out(p, tokens.get(p.id, [])) for p in partners.list_partners(session)]
     return jsonify(_json(schemas.PartnerList(items=items)))
 
 
@@ -198,9 +199,7 @@ def mint_partner_token(partner_id: int) -> Response:
 
     def work(session: Session, now: Any) -> dict[str, Any]:
         partner = partners.get_partner(session, partner_id)
-        token_id, value = partners.mint_token(session, partner, now, body.label)
-        row = session.get(PartnerToken, token_id)
-        assert row is not None
+        row, value = partners.issue_token(session, partner, now, body.label)
         return _json(schemas.PartnerTokenCreated(**_partner_token(row).model_dump(), token=value))
 
     answer = write(work)
