@@ -167,6 +167,13 @@ class RenderedFeed(Base):
     """The bytes readers get for one feed in one format, replaced in one write."""
 
     __tablename__ = "rendered_feeds"
+    __table_args__ = (
+        # Renders count and list a feed's archive pages by path prefix (LIKE 'path/archive/%').
+        # PostgreSQL uses the primary key for that only under the "C" collation; this index
+        # serves it under any (varchar_pattern_ops). SQLite reads the prefix as a range of
+        # the primary key and gets a plain index on key, unused.
+        Index("ix_rendered_feeds_key_prefix", "key", postgresql_ops={"key": "varchar_pattern_ops"}),
+    )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     format: Mapped[str] = mapped_column(String(8), primary_key=True)
