@@ -268,6 +268,13 @@ def archive_pages(sessions: sessionmaker[Session], key: FeedKey) -> set[int]:
     return {parse_document_path(path)[1] or 0 for path in stored_archive(sessions, key)}
 
 
+def drop_page(sessions: sessionmaker[Session], page: int) -> None:
+    """Delete the site feed's archive page in every format and variant."""
+    paths = [SITE.document_path(page, v) for v in (None, *VARIANTS)]
+    with db.transaction(sessions) as session:
+        session.execute(delete(RenderedFeed).where(RenderedFeed.key.in_(paths)))
+
+
 def test_a_page_missing_from_the_store_is_rendered_by_the_next_render(
     sessions: sessionmaker[Session], small: Settings, clock: Clock, paged: Renderer
 ) -> None:
@@ -279,12 +286,7 @@ def test_a_page_missing_from_the_store_is_rendered_by_the_next_render(
     assert SITE.document_path(2) in complete
     # As a crash between two chunks of sealed pages leaves it: a page gone, all its
     # formats and variants (each page is stored in one transaction).
-    with db.transaction(sessions) as session:
-        session.execute(
-            delete(RenderedFeed).where(
-                RenderedFeed.key.in_([SITE.document_path(2, v) for v in (None, *VARIANTS)])
-            )
-        )
+    drop_page(sessions, 2)
     publish(sessions, small, clock, 1)  # any edit of the feed
     paged.tick()
     after = stored_archive(sessions, SITE)
@@ -315,12 +317,8 @@ def test_a_missing_page_and_a_stale_one_at_once_are_both_put_right(
     ids = publish(sessions, small, clock, 6)
     paged.tick()
     assert archive_pages(sessions, SITE) == {1, 2}
+    drop_page(sessions, 1)
     with db.transaction(sessions) as session:
-        session.execute(
-            delete(RenderedFeed).where(
-                RenderedFeed.key.in_([SITE.document_path(1, v) for v in (None, *VARIANTS)])
-            )
-        )
         publishing.update_article(session, ids[-1], {"status": "retracted"}, clock(), small)
     paged.tick()
     assert archive_pages(sessions, SITE) == {1}
