@@ -125,3 +125,24 @@ def test_a_feeds_archive_pages_are_found_through_an_index(
             plan = " ".join(r[0] for r in session.execute(text(f"EXPLAIN {sql}")))
             assert "ix_rendered_feeds_key_prefix" in plan, plan
         assert len(session.scalars(select(RenderedFeed.key).where(under)).all()) == 18
+
+
+def test_rendered_bodies_are_not_stored_through_pglz(engine: Engine) -> None:
+    """pglz cost the PostgreSQL server about 3 ms a stored document (migration 0009)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores blobs as they are")
+    with engine.connect() as conn:
+        columns = dict(
+            conn.execute(
+                text(
+                    "SELECT attname, attstorage::text || ':' || attcompression::text FROM pg_attribute"
+                    " WHERE attrelid = 'rendered_feeds'::regclass"
+                    " AND attname IN ('body', 'body_gzip')"
+                )
+            ).all()
+        )
+        lz4 = "lz4" in conn.scalar(
+            text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        )
+    assert columns["body_gzip"].startswith("e:")  # EXTERNAL: out of line, never compressed
+    assert columns["body"] == ("x:l" if lz4 else "x:")
