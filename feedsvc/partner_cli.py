@@ -83,7 +83,7 @@ def _revoke(session: Session, found: Partner, now: datetime) -> str:
 @click.option("--label", default="", help="what the token is for")
 def token(ref: str, label: str) -> None:
     """Mint a bearer token for partner REF and print it alone (it is stored only hashed)."""
-    _id, value = _run(lambda s, now: partners.mint_token(s, _find(s, ref), now, label))
+    _row, value = _run(lambda s, now: partners.mint_token(s, _find(s, ref), now, label))
     click.echo(value)
 
 

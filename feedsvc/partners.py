@@ -153,16 +153,8 @@ def rotate_secret(session: Session, partner: Partner) -> None:
 
 def mint_token(
     session: Session, partner: Partner, now: datetime, label: str = ""
-) -> tuple[int, str]:
-    """A new bearer token for the partner: (its id, its clear text, shown only now)."""
-    row, token = issue_token(session, partner, now, label)
-    return row.id, token
-
-
-def issue_token(
-    session: Session, partner: Partner, now: datetime, label: str = ""
 ) -> tuple[PartnerToken, str]:
-    """mint_token, with the row it wrote (for an answer that shows it, without reading it)."""
+    """A new bearer token for the partner: (its row, its clear text, shown only now)."""
     if partner.revoked_at is not None:
         raise Conflict(f"partner {partner.id} is revoked")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

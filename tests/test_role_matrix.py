@@ -441,6 +441,10 @@ class Targets:
 
     def make(self, name: str, made: dict[str, str]) -> str:
         now = datetime.now(UTC)
+
+        def partner(s: Session) -> Partner:
+            return s.get(Partner, int(made["partner"])) or _missing()
+
         with db.transaction(self.sessions) as session:
             maker: Callable[[Session], object] = {
                 "article": lambda s: (
@@ -456,9 +460,7 @@ class Targets:
                 "user": lambda s: users.create_user(s, self.fresh(), PASSWORD, "editor", now).id,
                 "token": lambda s: tokens.create_token_row(s, "editor", now)[0].id,
                 "partner": lambda s: partners.create_partner(s, self.fresh(), now).id,
-                "partner_token": lambda s: partners.mint_token(
-                    s, s.get(Partner, int(made["partner"])) or _missing(), now
-                )[0],
+                "partner_token": lambda s: partners.mint_token(s, partner(s), now)[0].id,
             }[name]
             return str(maker(session))
 
@@ -509,7 +511,7 @@ def test_role_matrix(
     with db.transaction(sessions) as session:
         partner = partners.create_partner(session, "矩陣夥伴", now)
         partners.grant(session, partner, "/feeds/sections/lehuo-hot", now)
-        _id, partner_token = partners.mint_token(session, partner, now)
+        _row, partner_token = partners.mint_token(session, partner, now)
         if role in ("editor", "admin"):
             username = f"矩陣{role}"
             users.create_user(session, username, PASSWORD, role, now)

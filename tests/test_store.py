@@ -135,8 +135,8 @@ def test_rendered_bodies_are_not_stored_through_pglz(engine: Engine) -> None:
         columns = dict(
             conn.execute(
                 text(
-                    "SELECT attname, attstorage::text || ':' || attcompression::text FROM pg_attribute"
-                    " WHERE attrelid = 'rendered_feeds'::regclass"
+                    "SELECT attname, attstorage::text || ':' || attcompression::text"
+                    " FROM pg_attribute WHERE attrelid = 'rendered_feeds'::regclass"
                     " AND attname IN ('body', 'body_gzip')"
                 )
             ).all()

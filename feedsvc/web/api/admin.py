@@ -199,7 +199,7 @@ def mint_partner_token(partner_id: int) -> Response:
 
     def work(session: Session, now: Any) -> dict[str, Any]:
         partner = partners.get_partner(session, partner_id)
-        row, value = partners.issue_token(session, partner, now, body.label)
+        row, value = partners.mint_token(session, partner, now, body.label)
         return _json(schemas.PartnerTokenCreated(**_partner_token(row).model_dump(), token=value))
 
     answer = write(work)
