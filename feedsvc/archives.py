@@ -137,16 +137,17 @@ def pages_from(session: Session, key: FeedKey, since: datetime) -> set[int]:
 def all_pages_stored(session: Session, key: FeedKey, pages: int, variants: Sequence[str]) -> bool:
     """Whether pages 1..`pages` are stored in every format and variant, and no page after.
 
-    One count over the primary key, where `stored_pages` reads every stored path: the
-    usual answer after the first render, so the exact read is left for when it is not.
+    One count over an index (`store.archive_paths`), where `stored_pages` reads and parses
+    every stored path: yes is the usual answer after a feed's first render, so the exact
+    read is left for when it is not. Each page is stored whole, in one transaction.
     """
     expected = pages * len(FORMATS) * (1 + len(variants))
     stored = session.scalar(select(func.count()).where(store.archive_paths(session, key)))
     if stored != expected:
         return False
     beyond = [key.document_path(pages + 1, v) for v in (None, *variants)]
-    # Pages go away from the end (an open page whose items left), so a stale page
-    # shows as the page after the last.
+    # Pages go away only from the end (an open page whose items moved up), so a stale page
+    # shows as the page after the last; its rows could make up for a missing page's.
     return session.scalar(select(RenderedFeed.key).where(RenderedFeed.key.in_(beyond))) is None
 
 
