@@ -258,11 +258,12 @@ def main() -> None:
     parser.add_argument("--reader-threads", type=int, default=16)
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--json", type=Path, default=Path("soak-report.json"))
+    parser.add_argument("--json", type=Path, default=Path("var/soak-report.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = run(args, Path(tmp))
     show(result)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"report written to {args.json}")
     raise SystemExit(0 if result["errors"] == 0 and result["lost_writes"] == 0 else 1)
