@@ -173,6 +173,9 @@ class RenderedFeed(Base):
         # serves it under any (varchar_pattern_ops). SQLite reads the prefix as a range of
         # the primary key and gets a plain index on key, unused.
         Index("ix_rendered_feeds_key_prefix", "key", postgresql_ops={"key": "varchar_pattern_ops"}),
+        # The file export reads what a tick just stored (rendered_at >= the tick's start),
+        # after every tick that rendered: a few rows out of every document ever stored.
+        Index("ix_rendered_feeds_rendered_at", "rendered_at"),
     )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
