@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from feedsvc import paging, queries, store
@@ -58,24 +58,21 @@ def _bound(page: Sealed) -> queries.Bound:
     return (page.last_published_at, page.last_article_id)
 
 
+def _bounds(key: FeedKey, *where: ColumnElement[bool]) -> Select[int, datetime, int]:
+    return select(
+        ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id
+    ).where(ArchivePage.key == key.path, *where)
+
+
 def _sealed(session: Session, key: FeedKey, *where: ColumnElement[bool]) -> list[Sealed]:
-    rows = session.execute(
-        select(ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id)
-        .where(ArchivePage.key == key.path, *where)
-        .order_by(ArchivePage.page)
-    )
+    rows = session.execute(_bounds(key, *where).order_by(ArchivePage.page))
     return [Sealed(page, at, article_id) for page, at, article_id in rows]
 
 
 def last_sealed(session: Session, key: FeedKey) -> Sealed | None:
     """The newest sealed page. Pages are numbered 1..n without gaps (sealing appends,
     `store.forget` removes them all), so its number is also how many there are."""
-    row = session.execute(
-        select(ArchivePage.page, ArchivePage.last_published_at, ArchivePage.last_article_id)
-        .where(ArchivePage.key == key.path)
-        .order_by(ArchivePage.page.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_bounds(key).order_by(ArchivePage.page.desc()).limit(1)).first()
     return Sealed(*row) if row is not None else None
 
 

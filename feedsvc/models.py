@@ -170,8 +170,8 @@ class RenderedFeed(Base):
     __table_args__ = (
         # Renders count and list a feed's archive pages by path prefix (LIKE 'path/archive/%').
         # PostgreSQL uses the primary key for that only under the "C" collation; this index
-        # serves it under any (varchar_pattern_ops). SQLite reads the prefix as a range of
-        # the primary key and gets a plain index on key, unused.
+        # serves it under any (varchar_pattern_ops). On SQLite it is a plain index on key,
+        # which serves the same reads as a byte range (store.archive_paths).
         Index("ix_rendered_feeds_key_prefix", "key", postgresql_ops={"key": "varchar_pattern_ops"}),
         # The file export reads what a tick just stored (rendered_at >= the tick's start),
         # after every tick that rendered: a few rows out of every document ever stored.

@@ -31,15 +31,15 @@ def mark_dirty(
     `touched` is the publication time of the oldest item the edit changed, if it may sit
     in an archive page: pages from there on are rendered again.
 
-    One upsert per feed, computed by the database: two edits marking a feed at once both
-    bump its generation, whatever their isolation (SQLite reads outside the write lock).
+    One upsert, computed by the database (per 500 feeds): two edits marking a feed at once
+    both bump its generation, whatever their isolation (SQLite reads outside the write lock).
     """
     paths = sorted({key.path for key in keys})
     upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    for path in paths:
-        stmt = upsert(FeedState).values(
-            key=path, dirty=True, generation=1, changed_at=now, touched_from=touched
-        )
+    for start in range(0, len(paths), _IN_CHUNK):
+        first = {"dirty": True, "generation": 1, "changed_at": now, "touched_from": touched}
+        rows = [{"key": path, **first} for path in paths[start : start + _IN_CHUNK]]
+        stmt = upsert(FeedState).values(rows)
         new = stmt.excluded
         changes: dict[str, Any] = {
             "dirty": True,
@@ -238,8 +238,8 @@ def archive_paths(session: Session, key: FeedKey) -> ColumnElement[bool]:
         return (RenderedFeed.key >= prefix) & (RenderedFeed.key < prefix[:-1] + "0")
     # PostgreSQL orders text by the database's collation: under a linguistic one (en_US:
     # "/" and "-" weigh less than letters and digits) a range is no prefix test. An escaped
-    # LIKE is exact under any collation; the planner turns it into an index range itself
-    # when the database's collation is "C".
+    # LIKE is exact under any collation, and ix_rendered_feeds_key_prefix (varchar_pattern_ops,
+    # migration 0008) turns it into an index range under any collation.
     return RenderedFeed.key.startswith(prefix, autoescape=True)
 
 

@@ -177,6 +177,18 @@ def test_a_session_holding_the_feed_state_sees_its_own_marks(
         assert state.generation == 2
 
 
+def test_a_mark_of_more_feeds_than_one_statement_takes_reaches_them_all(
+    sessions: sessionmaker[Session], clock: Clock
+) -> None:
+    keys = [FeedKey.tag(f"t{n}") for n in range(1201)]  # three statements' worth
+    with db.transaction(sessions) as session:
+        store.mark_dirty(session, keys[:700], clock())
+        store.mark_dirty(session, keys, clock())
+    with sessions() as session:
+        states = {s.key: s.generation for s in session.scalars(select(FeedState))}
+    assert states == {k.path: 2 if n < 700 else 1 for n, k in enumerate(keys)}
+
+
 def mark(sessions: sessionmaker[Session], clock: Clock) -> None:
     with db.transaction(sessions) as session:
         store.mark_dirty(session, [SITE], clock())

@@ -118,7 +118,7 @@ def test_a_feeds_archive_pages_are_found_through_an_index(
         if engine.dialect.name == "sqlite":
             plan = " ".join(r[-1] for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
             assert "USING COVERING INDEX" in plan or "USING PRIMARY KEY" in plan, plan
-            assert "key>? AND key<?" in plan.replace("key>=?", "key>?"), plan
+            assert "(key>? AND key<?)" in plan, plan
         else:
             # A handful of rows: make the planner show whether an index can serve at all.
             session.execute(text("SET LOCAL enable_seqscan = off"))
